@@ -129,6 +129,13 @@ class UpstreamError(ApiError):
     code = "upstream_error"
 
 
+class UpstreamOverloaded(UpstreamError):
+    """The backend said it is busy (429): try another candidate, but do not count it against its breaker."""
+
+    status = 503
+    code = "upstream_overloaded"
+
+
 class UpstreamTimeout(UpstreamError):
     status = 504
     code = "upstream_timeout"

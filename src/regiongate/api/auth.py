@@ -1,0 +1,47 @@
+"""Bearer API keys → tenants. Keys are never stored, only their SHA-256 digests.
+
+Lookup is by digest: an attacker cannot steer the digest of a guess, so the hash-table probe leaks nothing usable,
+and the final comparison is constant-time anyway (``hmac.compare_digest``) so that holds even for a short table.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from collections.abc import Iterable
+
+from regiongate.errors import AuthenticationFailed
+from regiongate.topology.records import Tenant
+
+KEY_PREFIX = "rg-"
+
+
+def key_digest(key: str) -> bytes:
+    return hashlib.sha256(key.encode()).digest()
+
+
+def new_key() -> tuple[str, str]:
+    """A fresh API key and the ``sha256:<hex>`` form to put in the topology."""
+    key = KEY_PREFIX + secrets.token_urlsafe(32)
+    return key, "sha256:" + key_digest(key).hex()
+
+
+class KeyRing:
+    def __init__(self, tenants: Iterable[Tenant]) -> None:
+        self._by_digest: dict[bytes, Tenant] = {}
+        for tenant in tenants:
+            for digest in tenant.key_hashes:
+                self._by_digest[digest] = tenant
+
+    def authenticate(self, authorization: str | None) -> Tenant:
+        if not authorization:
+            raise AuthenticationFailed("Missing API key: send `Authorization: Bearer <key>`.")
+        scheme, _, key = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not key.strip():
+            raise AuthenticationFailed("Malformed Authorization header: expected `Bearer <key>`.")
+        digest = key_digest(key.strip())
+        tenant = self._by_digest.get(digest)
+        if tenant is None or not any(hmac.compare_digest(digest, known) for known in tenant.key_hashes):
+            raise AuthenticationFailed("Incorrect API key provided.")
+        return tenant

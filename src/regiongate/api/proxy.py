@@ -1,0 +1,175 @@
+"""The OpenAI-compatible endpoints: authenticate, admit, parse, plan, dispatch, relay, record.
+
+Retries happen only before the first byte reaches the client: a streamed reply's first chunk is read inside the
+attempt, so a backend that fails before producing anything is replaced by another candidate of the same set.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+from aiohttp import web
+
+from regiongate.api.context import RequestContext
+from regiongate.api.errors import error_bytes
+from regiongate.api.runtime import Plan, Runtime
+from regiongate.api.schema import (
+    ChatRequest,
+    EmbeddingsRequest,
+    chat_modalities,
+    convert,
+    decode_body,
+    validate_chat,
+)
+from regiongate.api.sse import SseStream
+from regiongate.backends.protocol import Endpoint, UpstreamReply
+from regiongate.errors import UpstreamError
+from regiongate.routing.router import Lease
+from regiongate.topology.records import Modality
+
+RUNTIME = web.AppKey("runtime", Runtime)
+_SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+
+class _Reply(msgspec.Struct):
+    """Just enough of a completion to know the backend sent one (garbage is an upstream failure)."""
+
+    object: str | None = None
+
+
+@dataclass(slots=True)
+class _Streamed:
+    reply: UpstreamReply
+    events: SseStream
+    first: bytes
+
+
+def _bodies(body: dict[str, Any], plan: Plan) -> dict[str, bytes]:
+    """The request as each candidate must receive it: only ``model`` differs (the backend's own name for it)."""
+    encoded: dict[str, bytes] = {}
+    by_name: dict[str, bytes] = {}
+    for backend_id, name in plan.served_as.items():
+        if name not in by_name:
+            body["model"] = name
+            by_name[name] = msgspec.json.encode(body)
+        encoded[backend_id] = by_name[name]
+    return encoded
+
+
+async def _first_events(reply: UpstreamReply, backend_id: str) -> _Streamed:
+    events = SseStream(aiter(reply.chunks()), backend_id)
+    try:
+        first = await events.next_events()
+    except UpstreamError:
+        reply.close()
+        raise
+    if first is None:
+        raise UpstreamError(f"backend {backend_id} closed the stream before sending anything")
+    return _Streamed(reply, events, first)
+
+
+async def _whole_body(reply: UpstreamReply, backend_id: str) -> bytes:
+    data = await reply.read()
+    try:
+        msgspec.json.decode(data, type=_Reply)
+    except msgspec.DecodeError:
+        raise UpstreamError(f"backend {backend_id} sent a reply that is not a JSON object") from None
+    return data
+
+
+async def _proxy(
+    request: web.Request, ctx: RequestContext, endpoint: Endpoint, body: dict[str, Any], plan: Plan, stream: bool
+) -> web.StreamResponse:
+    runtime = request.app[RUNTIME]
+    bodies = _bodies(body, plan)
+
+    async def attempt(lease: Lease) -> _Streamed | bytes:
+        backend_id = lease.slot.id
+        ctx.attempts.append(backend_id)
+        reply = await runtime.upstreams[backend_id].send(endpoint, bodies[backend_id])
+        if stream:
+            return await _first_events(reply, backend_id)
+        return await _whole_body(reply, backend_id)
+
+    lease, result = await runtime.router.dispatch(plan.slots, attempt)
+    ctx.routed_to(runtime.backend(lease.slot.id))
+    if isinstance(result, bytes):
+        lease.succeeded()
+        ctx.status = 200
+        return web.Response(body=result, content_type="application/json", headers=ctx.headers())
+    return await _relay(request, ctx, lease, result)
+
+
+async def _relay(request: web.Request, ctx: RequestContext, lease: Lease, streamed: _Streamed) -> web.StreamResponse:
+    response = web.StreamResponse(status=200, headers={**_SSE_HEADERS, **ctx.headers()})
+    ctx.status = 200
+    try:
+        await response.prepare(request)
+        await response.write(streamed.first)
+        while (events := await streamed.events.next_events()) is not None:
+            await response.write(events)
+    except UpstreamError as exc:
+        # Bytes already reached the client, so no retry: end the stream with an error event it can parse.
+        lease.failed()
+        ctx.failed(exc.code or "upstream_error")
+        await response.write(b"data: " + error_bytes(exc) + b"\n\n")
+    except BaseException:
+        lease.released()  # the client went away (or we are shutting down): says nothing about the backend
+        ctx.failed("client_disconnected")
+        streamed.reply.close()
+        raise
+    else:
+        lease.succeeded()
+    await response.write_eof()
+    return response
+
+
+async def chat_completions(request: web.Request) -> web.StreamResponse:
+    runtime = request.app[RUNTIME]
+    async with RequestContext.open(request, runtime) as ctx:
+        ctx.tenant = runtime.admit(request.headers.get("Authorization"))
+        body = decode_body(await request.read())
+        chat = convert(body, ChatRequest)
+        validate_chat(chat)
+        modalities = chat_modalities(chat)
+        ctx.model, ctx.modalities = chat.model, modalities
+        plan = runtime.plan(ctx.tenant, chat.model, modalities)
+        return await _proxy(request, ctx, Endpoint.CHAT, body, plan, chat.stream)
+
+
+async def embeddings(request: web.Request) -> web.StreamResponse:
+    runtime = request.app[RUNTIME]
+    async with RequestContext.open(request, runtime) as ctx:
+        ctx.tenant = runtime.admit(request.headers.get("Authorization"))
+        body = decode_body(await request.read())
+        parsed = convert(body, EmbeddingsRequest)
+        ctx.model, ctx.modalities = parsed.model, frozenset({Modality.TEXT})
+        plan = runtime.plan(ctx.tenant, parsed.model, ctx.modalities)
+        return await _proxy(request, ctx, Endpoint.EMBEDDINGS, body, plan, stream=False)
+
+
+class _ModelCard(msgspec.Struct):
+    id: str
+    object: str = "model"
+    created: int = 0
+    owned_by: str = "regiongate"
+
+
+class _ModelList(msgspec.Struct):
+    data: list[_ModelCard]
+    object: str = "list"
+
+
+async def list_models(request: web.Request) -> web.StreamResponse:
+    runtime = request.app[RUNTIME]
+    tenant = runtime.admit(request.headers.get("Authorization"))
+    cards = _ModelList([_ModelCard(name) for name in runtime.models_for(tenant)])
+    return web.Response(body=msgspec.json.encode(cards), content_type="application/json")
+
+
+async def healthz(request: web.Request) -> web.StreamResponse:
+    runtime = request.app[RUNTIME]
+    return web.json_response({"status": "ok", "gateway": runtime.gateway.id, "time": time.time()})

@@ -1,0 +1,183 @@
+"""Everything one gateway process holds while it serves: the world, the decisions, the live backend state.
+
+Deciding (``admit``, ``plan``) is separate from acting (the handlers in :mod:`regiongate.api.proxy`): ``plan``
+returns the compliant candidate slots for a request and nothing else, so the handlers cannot reach a backend the
+compliance matrix did not put there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from regiongate.api.auth import KeyRing
+from regiongate.backends.openai import OpenAIUpstream
+from regiongate.backends.protocol import Upstream
+from regiongate.errors import MisdirectedRequest, ModelNotFound, PermissionDenied, UnsupportedModality
+from regiongate.ledger.decisions import DecisionRecord, DecisionSink, salted_digest
+from regiongate.policy.matrix import ComplianceMatrix
+from regiongate.routing.breaker import CircuitBreaker
+from regiongate.routing.router import Router
+from regiongate.routing.selection import BackendSlot
+from regiongate.settings import ServeSettings
+from regiongate.topology.records import Backend, Datacenter, Gateway, Modality, Tenant, Topology
+
+log = logging.getLogger("regiongate.runtime")
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """The compliant candidates for one request, and how each names the model."""
+
+    model: str
+    slots: tuple[BackendSlot, ...]
+    served_as: Mapping[str, str]  # backend id -> the backend's own model name
+
+
+def today() -> dt.date:
+    return dt.datetime.now(dt.UTC).date()
+
+
+class Runtime:
+    def __init__(
+        self,
+        settings: ServeSettings,
+        topology: Topology,
+        sink: DecisionSink,
+        upstreams: Mapping[str, Upstream] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.topology = topology
+        self.gateway: Gateway = topology.gateways[settings.gateway]
+        self.datacenter: Datacenter = topology.datacenters[self.gateway.datacenter]
+        self.sink = sink
+        self.keys = KeyRing(topology.tenants.values())
+        self.matrix = ComplianceMatrix.build(topology, today())
+        self.router = Router(
+            (
+                BackendSlot(b.id, b.capacity, b.max_concurrency, CircuitBreaker(settings.breaker))
+                for b in topology.backends.values()
+            ),
+            max_attempts=settings.max_attempts,
+        )
+        self.upstreams: Mapping[str, Upstream] = upstreams or {
+            b.id: OpenAIUpstream(b.id, _url(b), timeouts=settings.timeouts) for b in topology.backends.values()
+        }
+        self._tasks: list[asyncio.Task[None]] = []
+
+    # -- deciding -------------------------------------------------------------------------------------------------
+
+    def admit(self, authorization: str | None) -> Tenant:
+        """Authenticate, then refuse (421) before any payload is read if this gateway's place is not compliant."""
+        tenant = self.keys.authenticate(authorization)
+        if not self.matrix.gateway_allowed(tenant.id, self.gateway.id):
+            raise self._misdirected(tenant)
+        return tenant
+
+    def _misdirected(self, tenant: Tenant) -> MisdirectedRequest:
+        compliant = [self.topology.gateways[g] for g in self.matrix.compliant_gateways(tenant.id)]
+        where = ", ".join(f"{g.id} ({g.url})" for g in compliant) or "none: no gateway is compliant"
+        return MisdirectedRequest(
+            f"Tenant {tenant.id}'s policy does not allow its data to be processed at gateway {self.gateway.id} "
+            f"({self.datacenter.city}, {self.datacenter.country}). Compliant gateways: {where}.",
+            headers={"X-Regiongate-Compliant-Gateways": ", ".join(g.url for g in compliant)},
+        )
+
+    def plan(self, tenant: Tenant, model: str, modalities: frozenset[Modality]) -> Plan:
+        ids = self.matrix.candidates(tenant.id, model, modalities)
+        if not ids:
+            raise self._why_empty(tenant, model, modalities)
+        served_as = {bid: self.topology.backends[bid].models[model].served_as for bid in ids}
+        return Plan(model, self.router.slots_for(ids), served_as)
+
+    def _why_empty(
+        self, tenant: Tenant, model: str, modalities: frozenset[Modality]
+    ) -> ModelNotFound | UnsupportedModality | PermissionDenied:
+        text_only = frozenset({Modality.TEXT})
+        if not self.matrix.candidates(tenant.id, model, text_only):
+            why = _explain(self.matrix.refusals(tenant.id, model, text_only))
+            return ModelNotFound(
+                f"The model `{model}` does not exist or is not available under tenant {tenant.id}'s policy. {why}",
+                param="model",
+            )
+        extra = sorted(m.value for m in modalities - text_only)
+        why = _explain(self.matrix.refusals(tenant.id, model, modalities))
+        return UnsupportedModality(
+            f"No backend compliant with tenant {tenant.id}'s policy serves `{model}` with input "
+            f"{', '.join(extra)}. {why}",
+            param="messages",
+        )
+
+    def models_for(self, tenant: Tenant) -> list[str]:
+        return list(self.matrix.models_for(tenant.id))
+
+    # -- recording ------------------------------------------------------------------------------------------------
+
+    def tenant_hash(self, tenant: Tenant | None) -> str:
+        return salted_digest(self.settings.salt, tenant.id) if tenant else ""
+
+    def policy_hash(self, tenant: Tenant | None) -> str:
+        return self.matrix.policy_hash(tenant.id) if tenant else ""
+
+    def record(self, decision: DecisionRecord) -> None:
+        self.sink.record(decision)
+
+    def backend(self, backend_id: str) -> Backend:
+        return self.topology.backends[backend_id]
+
+    # -- background work ------------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._tasks.append(asyncio.create_task(self._probe_forever(), name="health-checks"))
+        self._tasks.append(asyncio.create_task(self._refresh_matrix_forever(), name="matrix-refresh"))
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await asyncio.gather(*(u.close() for u in self.upstreams.values()))
+        await self.sink.close()
+
+    async def probe_all(self) -> None:
+        """One round of active health checks; a backend that fails it leaves every candidate set until it passes."""
+        ids = list(self.upstreams)
+        results = await asyncio.gather(*(self.upstreams[bid].probe() for bid in ids))
+        for bid, healthy in zip(ids, results, strict=True):
+            slot = self.router.slots[bid]
+            if slot.healthy != healthy:
+                log.warning("backend %s is now %s", bid, "healthy" if healthy else "failing health checks")
+            slot.healthy = healthy
+
+    async def _probe_forever(self) -> None:
+        while True:
+            await self.probe_all()
+            await asyncio.sleep(self.settings.health_interval)
+
+    async def _refresh_matrix_forever(self) -> None:
+        # Certifications start and expire on dates: rebuild the precomputed decisions when one does (and daily).
+        while True:
+            now = dt.datetime.now(dt.UTC)
+            boundary = self.matrix.valid_until(now.date())
+            tomorrow = now.date() + dt.timedelta(days=1)
+            wake = min(boundary, tomorrow) if boundary else tomorrow
+            delay = (dt.datetime.combine(wake, dt.time(), dt.UTC) - now).total_seconds()
+            await asyncio.sleep(max(1.0, delay))
+            self.matrix = ComplianceMatrix.build(self.topology, today())
+
+
+def _explain(refusals: Mapping[str, tuple[str, ...]]) -> str:
+    if not refusals:
+        return "No backend serves it."
+    return "Excluded: " + "; ".join(f"{bid} ({', '.join(why)})" for bid, why in sorted(refusals.items())) + "."
+
+
+def _url(backend: Backend) -> str:
+    if backend.url is None:  # the loader requires a url for every engine this adapter serves
+        raise ValueError(f"backend {backend.id} has no url")
+    return backend.url

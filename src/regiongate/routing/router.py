@@ -1,0 +1,147 @@
+"""Live backend state and the bounded retry loop over one compliant candidate set.
+
+The candidate set is computed by the caller from the compliance matrix and handed in as a tuple of slots; the
+router can only choose among them. Nothing here looks a backend up by any other route, so no retry, breaker state
+or health state can ever widen the set: when it is exhausted the caller gets :class:`NoCompliantCapacity`.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TypeVar
+
+from regiongate.errors import NoCompliantCapacity, UpstreamError, UpstreamOverloaded
+from regiongate.routing.breaker import BreakerState
+from regiongate.routing.selection import BackendSlot, choose
+
+T = TypeVar("T")
+
+
+class Lease:
+    """One claimed attempt on a backend; exactly one of its outcomes is applied, once."""
+
+    __slots__ = ("_clock", "_done", "slot")
+
+    def __init__(self, slot: BackendSlot, clock: Callable[[], float]) -> None:
+        self.slot = slot
+        self._clock = clock
+        self._done = False
+        slot.in_flight += 1
+
+    def succeeded(self) -> None:
+        if self._finish():
+            self.slot.breaker.record_success()
+
+    def failed(self) -> None:
+        if self._finish():
+            self.slot.breaker.record_failure(self._clock())
+
+    def released(self) -> None:
+        """Ended without a verdict on the backend's health (client went away, backend was merely busy)."""
+        if self._finish():
+            self.slot.breaker.release()
+
+    def _finish(self) -> bool:
+        if self._done:
+            return False
+        self._done = True
+        self.slot.in_flight -= 1
+        return True
+
+
+@dataclass(frozen=True, slots=True)
+class Attempted:
+    backend_id: str
+    error: UpstreamError
+
+
+class Router:
+    def __init__(
+        self,
+        slots: Iterable[BackendSlot],
+        *,
+        max_attempts: int = 3,
+        rng: random.Random | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if max_attempts < 1:
+            raise ValueError("max_attempts must be >= 1")
+        self.slots: Mapping[str, BackendSlot] = {slot.id: slot for slot in slots}
+        self.max_attempts = max_attempts
+        self._rng = rng or random.Random()
+        self._clock = clock
+        self._cache: dict[tuple[str, ...], tuple[BackendSlot, ...]] = {}
+
+    def slots_for(self, backend_ids: tuple[str, ...]) -> tuple[BackendSlot, ...]:
+        """The slots of exactly these backends (cached: candidate tuples come from a fixed matrix)."""
+        found = self._cache.get(backend_ids)
+        if found is None:
+            found = tuple(self.slots[bid] for bid in backend_ids)
+            self._cache[backend_ids] = found
+        return found
+
+    def claim(self, candidates: Sequence[BackendSlot], exclude: set[str]) -> Lease | None:
+        now = self._clock()
+        slot = choose(candidates, now, self._rng, exclude)
+        if slot is None or not slot.breaker.acquire(now):
+            return None
+        return Lease(slot, self._clock)
+
+    async def dispatch(
+        self, candidates: Sequence[BackendSlot], attempt: Callable[[Lease], Awaitable[T]]
+    ) -> tuple[Lease, T]:
+        """Run ``attempt`` on up to ``max_attempts`` distinct candidates until one does not raise UpstreamError.
+
+        On success the lease is returned still open: the caller settles it when the response has been relayed.
+        """
+        tried: set[str] = set()
+        failures: list[Attempted] = []
+        for _ in range(self.max_attempts):
+            lease = self.claim(candidates, tried)
+            if lease is None:
+                break
+            tried.add(lease.slot.id)
+            try:
+                result = await attempt(lease)
+            except UpstreamOverloaded as exc:
+                lease.released()
+                failures.append(Attempted(lease.slot.id, exc))
+            except UpstreamError as exc:
+                lease.failed()
+                failures.append(Attempted(lease.slot.id, exc))
+            except BaseException:
+                lease.released()
+                raise
+            else:
+                return lease, result
+        raise self.exhausted(candidates, failures)
+
+    def exhausted(self, candidates: Sequence[BackendSlot], failures: Sequence[Attempted]) -> NoCompliantCapacity:
+        now = self._clock()
+        failed = {a.backend_id: a.error.message for a in failures}
+        reasons = [f"{slot.id}: {failed.get(slot.id) or self._why_unusable(slot, now)}" for slot in candidates]
+        retry_after = self._retry_after(candidates, now)
+        return NoCompliantCapacity(
+            "No compliant backend can take this request now; the request was not sent anywhere else. "
+            + "; ".join(reasons),
+            headers={"Retry-After": str(retry_after)},
+        )
+
+    @staticmethod
+    def _why_unusable(slot: BackendSlot, now: float) -> str:
+        if not slot.healthy:
+            return "failing health checks"
+        if slot.breaker.state(now) is not BreakerState.CLOSED:
+            return "circuit open after consecutive failures"
+        if slot.max_concurrency is not None and slot.in_flight >= slot.max_concurrency:
+            return f"at its concurrency limit ({slot.max_concurrency})"
+        return "not tried (attempt limit reached)"
+
+    @staticmethod
+    def _retry_after(candidates: Sequence[BackendSlot], now: float) -> int:
+        waits = [slot.breaker.seconds_until_probe(now) for slot in candidates]
+        return max(1, math.ceil(min(waits, default=1.0)))

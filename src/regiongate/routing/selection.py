@@ -1,0 +1,56 @@
+"""Choosing one backend among compliant candidates: pure, given the slots' current state.
+
+Load is measured as in-flight requests divided by relative capacity, counting the request being placed
+(``(in_flight + 1) / capacity``): with every backend idle this prefers the larger accelerator pool instead of a
+coin toss, and under load it converges to spreading work in proportion to capacity. Ties are broken at random
+(reservoir sampling, one pass, no allocation).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable
+from collections.abc import Set as AbstractSet
+from dataclasses import dataclass, field
+
+from regiongate.routing.breaker import BreakerSettings, CircuitBreaker
+
+
+@dataclass(slots=True, eq=False)
+class BackendSlot:
+    """The gateway's live view of one backend: load, passive health (breaker) and active health."""
+
+    id: str
+    capacity: float
+    max_concurrency: int | None
+    breaker: CircuitBreaker = field(default_factory=lambda: CircuitBreaker(BreakerSettings()))
+    in_flight: int = 0
+    healthy: bool = True  # result of the last active health check
+
+    def usable(self, now: float) -> bool:
+        if not self.healthy or not self.breaker.available(now):
+            return False
+        return self.max_concurrency is None or self.in_flight < self.max_concurrency
+
+    def load_if_placed(self) -> float:
+        return (self.in_flight + 1) / self.capacity
+
+
+def choose(
+    slots: Iterable[BackendSlot], now: float, rng: random.Random, exclude: AbstractSet[str] = frozenset()
+) -> BackendSlot | None:
+    """The least-loaded usable slot not in ``exclude``, or None. Only ever returns a member of ``slots``."""
+    best: BackendSlot | None = None
+    best_load = float("inf")
+    ties = 0
+    for slot in slots:
+        if slot.id in exclude or not slot.usable(now):
+            continue
+        load = slot.load_if_placed()
+        if load < best_load:
+            best, best_load, ties = slot, load, 1
+        elif load == best_load:
+            ties += 1
+            if rng.random() * ties < 1.0:
+                best = slot
+    return best
