@@ -144,9 +144,14 @@ class Runtime:
         await asyncio.gather(*(u.close() for u in self.upstreams.values()))
         await self.sink.close()
 
+    def reachable_backends(self) -> list[str]:
+        """Backends some tenant admitted at this gateway may use: the only ones worth probing from here."""
+        admitted = [t for t in self.topology.tenants if self.matrix.gateway_allowed(t, self.gateway.id)]
+        return sorted({b for t in admitted for b in self.matrix.allowed_backends(t)} & set(self.upstreams))
+
     async def probe_all(self) -> None:
         """One round of active health checks; a backend that fails it leaves every candidate set until it passes."""
-        ids = list(self.upstreams)
+        ids = self.reachable_backends()
         results = await asyncio.gather(*(self.upstreams[bid].probe() for bid in ids))
         for bid, healthy in zip(ids, results, strict=True):
             slot = self.router.slots[bid]
