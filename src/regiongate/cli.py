@@ -61,7 +61,7 @@ def _load(path: Path, err: Console) -> Topology | None:
     try:
         return load_topology(path)
     except ConfigError as exc:
-        err.print(f"[red]invalid topology[/red] {exc}", highlight=False)
+        err.print(f"[red]invalid topology[/red] {exc}", highlight=False, soft_wrap=True)
         return None
     except OSError as exc:
         err.print(f"[red]cannot read[/red] {path}: {exc.strerror}", highlight=False)
@@ -77,6 +77,7 @@ def cmd_check(args: argparse.Namespace, out: Console, err: Console) -> int:
         f"{args.file}: valid — {len(topology.tenants)} tenants, {len(topology.backends)} backends, "
         f"{len(topology.gateways)} gateways (evaluated at {matrix.at.isoformat()})",
         highlight=False,
+        soft_wrap=True,
     )
     out.print(matrix_table(matrix))
     out.print(matrix_table(matrix, gateways=True))

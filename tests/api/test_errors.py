@@ -24,7 +24,8 @@ def assert_openai_error(payload: Any) -> dict[str, Any]:
     assert set(payload) == {"error"}
     error: dict[str, Any] = payload["error"]
     assert set(error) == {"message", "type", "param", "code"}
-    assert isinstance(error["message"], str) and error["message"]
+    assert isinstance(error["message"], str)
+    assert error["message"]
     return error
 
 
@@ -79,7 +80,8 @@ async def test_video_to_a_tenant_without_a_video_backend_is_unsupported_modality
     assert status == 400
     error = assert_openai_error(payload)
     assert error["code"] == "unsupported_modality"
-    assert "video" in error["message"] and "par-1-cpu" in error["message"]
+    assert "video" in error["message"]
+    assert "par-1-cpu" in error["message"]
     assert sum(world.requests_by_backend().values()) == 0
 
 

@@ -118,9 +118,12 @@ async def test_every_request_leaves_one_decision_record(world: World) -> None:
     records = world.sinks["gw-fra3"].records
     assert [r.status for r in records] == [200, 200, 421, 404]
     assert [r.outcome for r in records] == ["routed", "routed", "refused", "refused"]
-    assert records[2].reason == "gateway_not_compliant" and records[3].reason == "model_not_found"
+    assert records[2].reason == "gateway_not_compliant"
+    assert records[3].reason == "model_not_found"
     assert all(r.backend in DE_BANK for r in records[:2])
     assert len({r.request_id for r in records}) == 4
-    assert "de-bank" not in records[0].tenant_hash and len(records[0].tenant_hash) == 64
-    assert records[0].policy_hash and records[0].policy_hash == records[1].policy_hash
+    assert "de-bank" not in records[0].tenant_hash
+    assert len(records[0].tenant_hash) == 64
+    assert records[0].policy_hash
+    assert records[0].policy_hash == records[1].policy_hash
     assert records[0].modalities == ("text",)

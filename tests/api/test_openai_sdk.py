@@ -45,7 +45,8 @@ async def test_backend_receives_its_own_model_name(world: World) -> None:
         )
     body = world.fakes["par-1-cpu"].last_body
     assert body["model"] == "Qwen/Qwen3-Omni-30B-A3B-Instruct"
-    assert body["temperature"] == 0.3 and body["seed"] == 7  # unknown fields pass through untouched
+    assert body["temperature"] == 0.3
+    assert body["seed"] == 7
 
 
 async def test_streaming_relays_chunks_done_and_usage(world: World) -> None:
@@ -61,7 +62,8 @@ async def test_streaming_relays_chunks_done_and_usage(world: World) -> None:
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert "one two three four" in text
     assert len(chunks) > 3
-    assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens > 0
+    assert chunks[-1].usage is not None
+    assert chunks[-1].usage.completion_tokens > 0
 
 
 async def test_streaming_without_usage_has_no_usage_chunk(world: World) -> None:

@@ -1,0 +1,77 @@
+"""The command line as an operator uses it: exit statuses and what is printed."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from regiongate.cli import EXAMPLE_TOPOLOGY, main
+
+EXPECTED_BACKENDS = {
+    "eu-ministry": {"par-1-cpu"},
+    "de-bank": {"fra-3-h200", "par-1-cpu"},
+    "eu-retailer": {"ams-1-mi300", "fra-1-h20", "fra-1-ppu", "fra-2-h100", "fra-3-h200", "par-1-cpu"},
+    "br-fintech": {"gru-1-ppu"},
+    "global-startup": {"ams-1-mi300", "fra-1-h20", "fra-1-ppu", "fra-3-h200", "par-1-cpu"},
+    "cn-app": {"hgh-1-ascend"},
+}
+EXPECTED_GATEWAYS = {
+    "eu-ministry": {"gw-par"},
+    "de-bank": {"gw-fra3", "gw-par"},
+    "eu-retailer": {"gw-fra", "gw-fra3", "gw-par"},
+    "global-startup": {"gw-fra", "gw-fra3", "gw-par"},
+    "br-fintech": {"gw-gru"},
+    "cn-app": {"gw-hgh"},
+}
+
+
+def test_check_accepts_the_example(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check", str(EXAMPLE_TOPOLOGY), "--at", "2026-11-24"]) == 0
+    out = capsys.readouterr().out
+    assert "valid" in out
+    assert "6 tenants, 8 backends, 5 gateways" in out
+
+
+def test_check_rejects_an_invalid_file_naming_the_field(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(EXAMPLE_TOPOLOGY.read_text().replace("facility_operator: vodafone-de", "facility_operator: vodafon"))
+    assert main(["check", str(bad)]) == 1
+    err = capsys.readouterr().err
+    assert "bad.yaml" in err
+    assert "facility_operator" in err
+
+
+def test_check_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check", str(tmp_path / "nope.yaml")]) == 1
+    assert "nope.yaml" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("tenant", sorted(EXPECTED_BACKENDS))
+def test_explain_json_gives_the_required_sets(tenant: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["explain", str(EXAMPLE_TOPOLOGY), "--tenant", tenant, "--json", "--at", "2026-11-24"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert set(report) == {"backends", "gateways"}
+    allowed = {b for b, d in report["backends"].items() if d["allowed"]}
+    assert allowed == EXPECTED_BACKENDS[tenant]
+    assert {g for g, d in report["gateways"].items() if d["allowed"]} == EXPECTED_GATEWAYS[tenant]
+    for decision in [*report["backends"].values(), *report["gateways"].values()]:
+        assert bool(decision["failed"]) != decision["allowed"]  # refused always says why; allowed never does
+
+
+def test_explain_names_alibaba_exposure_for_de_bank(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["explain", str(EXAMPLE_TOPOLOGY), "--tenant", "de-bank", "--json"]) == 0
+    fra1 = json.loads(capsys.readouterr().out)["backends"]["fra-1-ppu"]
+    assert fra1["failed"] == ["not_exposed_to"]
+
+
+def test_explain_unknown_tenant(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["explain", str(EXAMPLE_TOPOLOGY), "--tenant", "nobody"]) == 2
+    assert "unknown tenant" in capsys.readouterr().err
+
+
+def test_keys_new(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["keys", "new"]) == 0
+    out = capsys.readouterr().out
+    assert "sha256:" in out
