@@ -101,7 +101,7 @@ def cmd_explain(args: argparse.Namespace, out: Console, err: Console) -> int:
 
 def cmd_keys_new(out: Console) -> int:
     key, digest = new_key()
-    out.print(f'key:    {key}\ntopology entry: "{digest}"', highlight=False)
+    out.print(f'key:    {key}\ntopology entry: "{digest}"', highlight=False, soft_wrap=True)
     return 0
 
 
