@@ -47,16 +47,23 @@ class _Streamed:
     first: bytes
 
 
-def _bodies(body: dict[str, Any], plan: Plan) -> dict[str, bytes]:
-    """The request as each candidate must receive it: only ``model`` differs (the backend's own name for it)."""
-    encoded: dict[str, bytes] = {}
-    by_name: dict[str, bytes] = {}
-    for backend_id, name in plan.served_as.items():
-        if name not in by_name:
-            body["model"] = name
-            by_name[name] = msgspec.json.encode(body)
-        encoded[backend_id] = by_name[name]
-    return encoded
+class _Bodies:
+    """The request as each candidate must receive it: only ``model`` differs (the backend's own name for it).
+    Encoded on first use per name, so a request that succeeds at once is encoded once."""
+
+    __slots__ = ("_body", "_encoded", "_plan")
+
+    def __init__(self, body: dict[str, Any], plan: Plan) -> None:
+        self._body, self._plan = body, plan
+        self._encoded: dict[str, bytes] = {}
+
+    def for_backend(self, backend_id: str) -> bytes:
+        name = self._plan.served_as[backend_id]
+        found = self._encoded.get(name)
+        if found is None:
+            self._body["model"] = name
+            found = self._encoded[name] = msgspec.json.encode(self._body)
+        return found
 
 
 async def _first_events(reply: UpstreamReply, backend_id: str) -> _Streamed:
@@ -84,12 +91,12 @@ async def _proxy(
     request: web.Request, ctx: RequestContext, endpoint: Endpoint, body: dict[str, Any], plan: Plan, stream: bool
 ) -> web.StreamResponse:
     runtime = request.app[RUNTIME]
-    bodies = _bodies(body, plan)
+    bodies = _Bodies(body, plan)
 
     async def attempt(lease: Lease) -> _Streamed | bytes:
         backend_id = lease.slot.id
         ctx.attempts.append(backend_id)
-        reply = await runtime.upstreams[backend_id].send(endpoint, bodies[backend_id])
+        reply = await runtime.upstreams[backend_id].send(endpoint, bodies.for_backend(backend_id))
         if stream:
             return await _first_events(reply, backend_id)
         return await _whole_body(reply, backend_id)

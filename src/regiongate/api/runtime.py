@@ -68,6 +68,9 @@ class Runtime:
             b.id: OpenAIUpstream(b.id, _url(b), timeouts=settings.timeouts) for b in topology.backends.values()
         }
         self._tasks: list[asyncio.Task[None]] = []
+        # Plans are pure functions of the matrix: cached until it is rebuilt. Bounded by tenants x models x
+        # modality subsets that have candidates (refusals raise and are not cached).
+        self._plans: dict[tuple[str, str, frozenset[Modality]], Plan] = {}
 
     # -- deciding -------------------------------------------------------------------------------------------------
 
@@ -88,11 +91,15 @@ class Runtime:
         )
 
     def plan(self, tenant: Tenant, model: str, modalities: frozenset[Modality]) -> Plan:
-        ids = self.matrix.candidates(tenant.id, model, modalities)
-        if not ids:
-            raise self._why_empty(tenant, model, modalities)
-        served_as = {bid: self.topology.backends[bid].models[model].served_as for bid in ids}
-        return Plan(model, self.router.slots_for(ids), served_as)
+        key = (tenant.id, model, modalities)
+        found = self._plans.get(key)
+        if found is None:
+            ids = self.matrix.candidates(tenant.id, model, modalities)
+            if not ids:
+                raise self._why_empty(tenant, model, modalities)
+            served_as = {bid: self.topology.backends[bid].models[model].served_as for bid in ids}
+            found = self._plans[key] = Plan(model, self.router.slots_for(ids), served_as)
+        return found
 
     def _why_empty(
         self, tenant: Tenant, model: str, modalities: frozenset[Modality]
@@ -173,7 +180,11 @@ class Runtime:
             wake = min(boundary, tomorrow) if boundary else tomorrow
             delay = (dt.datetime.combine(wake, dt.time(), dt.UTC) - now).total_seconds()
             await asyncio.sleep(max(1.0, delay))
-            self.matrix = ComplianceMatrix.build(self.topology, today())
+            self.rebuild_matrix(today())
+
+    def rebuild_matrix(self, at: dt.date) -> None:
+        self.matrix = ComplianceMatrix.build(self.topology, at)
+        self._plans = {}
 
 
 def _explain(refusals: Mapping[str, tuple[str, ...]]) -> str:
