@@ -11,6 +11,11 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 
+class Admission(StrEnum):
+    NORMAL = "normal"
+    PROBE = "probe"  # the single request a half-open breaker lets through
+
+
 class BreakerState(StrEnum):
     CLOSED = "closed"
     OPEN = "open"
@@ -49,14 +54,15 @@ class CircuitBreaker:
             return True
         return state is BreakerState.HALF_OPEN and not self._probe_in_flight
 
-    def acquire(self, now: float) -> bool:
+    def acquire(self, now: float) -> Admission | None:
         """Claim the right to send one request; in half-open state only one probe is let through."""
         if not self.available(now):
-            return False
+            return None
         if self.state(now) is BreakerState.HALF_OPEN:
             self._state = BreakerState.HALF_OPEN
             self._probe_in_flight = True
-        return True
+            return Admission.PROBE
+        return Admission.NORMAL
 
     def seconds_until_probe(self, now: float) -> float:
         """How long until this breaker lets a request through again (0 if it does now)."""
@@ -78,9 +84,14 @@ class CircuitBreaker:
         if self._failures >= self.settings.failure_threshold:
             self._open(now)
 
-    def release(self) -> None:
-        """The claimed request ended without telling anything about health (e.g. the client went away)."""
-        self._probe_in_flight = False
+    def release(self, admission: Admission) -> None:
+        """A claimed request ended without telling anything about health (e.g. the client went away).
+
+        Only the probe's own release frees the probe slot: a request admitted earlier, while the breaker was still
+        closed, must not let a second probe through.
+        """
+        if admission is Admission.PROBE:
+            self._probe_in_flight = False
 
     def _open(self, now: float) -> None:
         self._state = BreakerState.OPEN

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from regiongate.errors import NoCompliantCapacity, UpstreamError, UpstreamOverloaded
-from regiongate.routing.breaker import BreakerState
+from regiongate.routing.breaker import Admission, BreakerState
 from regiongate.routing.selection import BackendSlot, choose
 
 T = TypeVar("T")
@@ -24,10 +24,11 @@ T = TypeVar("T")
 class Lease:
     """One claimed attempt on a backend; exactly one of its outcomes is applied, once."""
 
-    __slots__ = ("_clock", "_done", "slot")
+    __slots__ = ("_admission", "_clock", "_done", "slot")
 
-    def __init__(self, slot: BackendSlot, clock: Callable[[], float]) -> None:
+    def __init__(self, slot: BackendSlot, admission: Admission, clock: Callable[[], float]) -> None:
         self.slot = slot
+        self._admission = admission
         self._clock = clock
         self._done = False
         slot.in_flight += 1
@@ -43,7 +44,7 @@ class Lease:
     def released(self) -> None:
         """Ended without a verdict on the backend's health (client went away, backend was merely busy)."""
         if self._finish():
-            self.slot.breaker.release()
+            self.slot.breaker.release(self._admission)
 
     def _finish(self) -> bool:
         if self._done:
@@ -87,9 +88,10 @@ class Router:
     def claim(self, candidates: Sequence[BackendSlot], exclude: set[str]) -> Lease | None:
         now = self._clock()
         slot = choose(candidates, now, self._rng, exclude)
-        if slot is None or not slot.breaker.acquire(now):
+        if slot is None:
             return None
-        return Lease(slot, self._clock)
+        admission = slot.breaker.acquire(now)
+        return None if admission is None else Lease(slot, admission, self._clock)
 
     async def dispatch(
         self, candidates: Sequence[BackendSlot], attempt: Callable[[Lease], Awaitable[T]]
