@@ -1,0 +1,136 @@
+"""The demo's world on loopback: every backend of the topology (via an :data:`EngineFactory`) and every gateway,
+each gateway a real regiongate app on its own aiohttp site at its topology port, all in this event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+
+from aiohttp import web
+
+from regiongate.api.app import build_app
+from regiongate.api.runtime import Runtime
+from regiongate.backends.openai import Timeouts
+from regiongate.demo.engines import Engine, EngineFactory, fake_engine, listen_address
+from regiongate.ledger.decisions import DecisionRecord, salted_digest
+from regiongate.ledger.sqlite_sink import SqliteSink, read_decisions
+from regiongate.policy.matrix import ComplianceMatrix
+from regiongate.routing.breaker import BreakerSettings
+from regiongate.settings import ServeSettings
+from regiongate.topology.records import Topology
+
+DEMO_SALT = b"regiongate-demo-salt"  # fixed so a run's tenant hashes can be recomputed (never do this in production)
+HEALTH_INTERVAL = 1.0  # seconds: a stopped backend leaves the candidate sets within about a second
+BREAKER = BreakerSettings(failure_threshold=2, cooldown=1.0)
+TIMEOUTS = Timeouts(connect=1.0, first_byte=5.0, read=5.0)
+
+
+class World:
+    """Start with :meth:`start`, always end with :meth:`close` (it frees every port, even after a failed start)."""
+
+    def __init__(self, config: Path, topology: Topology, engine_factory: EngineFactory = fake_engine) -> None:
+        self.config = config
+        self.topology = topology
+        self.matrix = ComplianceMatrix.build(topology, dt.datetime.now(dt.UTC).date())
+        self.engines: dict[str, Engine] = {bid: engine_factory(b) for bid, b in sorted(topology.backends.items())}
+        self.runtimes: dict[str, Runtime] = {}
+        self._runners: dict[str, web.AppRunner] = {}
+        self._tmp = tempfile.TemporaryDirectory(prefix="regiongate-demo-")
+        self.data_dir = Path(self._tmp.name)
+        self._tenant_by_hash = {salted_digest(DEMO_SALT, t): t for t in topology.tenants}
+
+    # -- life cycle -----------------------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        await asyncio.gather(*(engine.start() for engine in self.engines.values()))
+        for gateway_id in sorted(self.topology.gateways):
+            await self._start_gateway(gateway_id)
+
+    async def _start_gateway(self, gateway_id: str) -> None:
+        host, port = listen_address(self.topology.gateways[gateway_id].url)
+        settings = ServeSettings(
+            topology=self.config,
+            gateway=gateway_id,
+            host=host,
+            port=port,
+            data_dir=self.data_dir,
+            salt=DEMO_SALT,
+            timeouts=TIMEOUTS,
+            breaker=BREAKER,
+            health_interval=HEALTH_INTERVAL,
+        )
+        runtime = Runtime(settings, self.topology, SqliteSink(settings.decisions_path))
+        runner = web.AppRunner(build_app(runtime), access_log=None, handle_signals=False, shutdown_timeout=1.0)
+        self._runners[gateway_id] = runner  # before anything can fail: close() then cleans it up
+        await runner.setup()
+        await web.TCPSite(runner, host, port).start()
+        self.runtimes[gateway_id] = runtime
+
+    async def close(self) -> None:
+        """Close every gateway (its runtime and decision log with it), then every backend, then the data dir."""
+        for runner in self._runners.values():
+            await runner.cleanup()
+        self._runners.clear()
+        for engine in self.engines.values():
+            await engine.stop()
+        with contextlib.suppress(OSError):
+            self._tmp.cleanup()
+
+    # -- looking things up ----------------------------------------------------------------------------------------
+
+    def gateway_url(self, gateway_id: str) -> str:
+        return self.topology.gateways[gateway_id].url
+
+    def gateway_at(self, url: str) -> str | None:
+        """The id of the gateway whose URL is ``url`` (trailing slashes ignored)."""
+        wanted = url.rstrip("/")
+        return next((g.id for g in self.topology.gateways.values() if g.url.rstrip("/") == wanted), None)
+
+    def tenant_of(self, tenant_hash: str) -> str | None:
+        return self._tenant_by_hash.get(tenant_hash)
+
+    def inference_counts(self) -> dict[str, int]:
+        return {bid: engine.inference_requests for bid, engine in self.engines.items()}
+
+    def gateways_routing_to(self, backend_id: str) -> tuple[str, ...]:
+        """The gateways that may route some tenant's request to ``backend_id`` (the ones that watch its health)."""
+        return tuple(
+            g
+            for g in sorted(self.runtimes)
+            if any(
+                self.matrix.gateway_allowed(t, g) and backend_id in self.matrix.allowed_backends(t)
+                for t in self.topology.tenants
+            )
+        )
+
+    async def wait_healthy(self, backend_id: str, healthy: bool, patience: float = 10.0) -> bool:
+        """Wait until the health checks of every gateway routing to ``backend_id`` agree it is (or is not) healthy;
+        False if that takes longer than ``patience`` seconds."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + patience
+        watching = [self.runtimes[g] for g in self.gateways_routing_to(backend_id)]
+        while loop.time() < deadline:
+            if all(rt.router.slots[backend_id].healthy == healthy for rt in watching):
+                return True
+            await asyncio.sleep(0.05)
+        return False
+
+    # -- the decision logs ----------------------------------------------------------------------------------------
+
+    def decision_logs(self) -> Mapping[str, Path]:
+        return {gid: rt.settings.decisions_path for gid, rt in self.runtimes.items()}
+
+    async def records(self, expected: Mapping[str, int], patience: float = 10.0) -> dict[str, list[DecisionRecord]]:
+        """Every gateway's decision records, once each holds at least ``expected[gateway]`` of them (the sinks
+        write from a background thread). Returns what there is after ``patience`` seconds."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + patience
+        while True:
+            found = {gid: await asyncio.to_thread(read_decisions, path) for gid, path in self.decision_logs().items()}
+            if all(len(found.get(g, ())) >= n for g, n in expected.items()) or loop.time() >= deadline:
+                return found
+            await asyncio.sleep(0.05)
