@@ -76,6 +76,8 @@ class CircuitBreaker:
         self._probe_in_flight = False
 
     def record_failure(self, now: float) -> None:
+        if self._state is BreakerState.OPEN:
+            return  # a late failure of a request admitted before it opened: no news, and no longer cooldown
         self._probe_in_flight = False
         if self._state is BreakerState.HALF_OPEN:
             self._open(now)

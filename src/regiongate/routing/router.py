@@ -135,6 +135,8 @@ class Router:
 
     @staticmethod
     def _why_unusable(slot: BackendSlot, now: float) -> str:
+        if slot.usable(now):
+            return "not tried (attempt limit reached)"
         if not slot.healthy:
             return "failing health checks"
         if slot.breaker.state(now) is not BreakerState.CLOSED:
