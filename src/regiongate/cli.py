@@ -1,4 +1,4 @@
-"""The ``regiongate`` command: serve · demo · check · explain · keys new."""
+"""The ``regiongate`` command: serve · engine · demo · check · explain · keys new · verify · audit · ledger check."""
 
 from __future__ import annotations
 
@@ -14,7 +14,9 @@ from pathlib import Path
 from rich.console import Console
 
 from regiongate.api.auth import new_key
+from regiongate.engine.options import EngineOptions, add_engine_arguments
 from regiongate.errors import ConfigError
+from regiongate.ledger import commands as ledger_commands
 from regiongate.policy.matrix import ComplianceMatrix
 from regiongate.policy.report import explain_json, explain_table, matrix_table
 from regiongate.topology.loader import load_topology
@@ -33,9 +35,13 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=None, help="default: the port of the gateway's url")
 
+    engine = commands.add_parser("engine", help="run one embedded engine (llama.cpp) as an OpenAI-compatible server")
+    add_engine_arguments(engine)
+
     demo = commands.add_parser("demo", help="bring up the example world on loopback and tour it")
     demo.add_argument("--once", action="store_true", help="run the tour once and exit (status 0 iff it held)")
     demo.add_argument("--config", type=Path, default=EXAMPLE_TOPOLOGY)
+    demo.add_argument("--fake-engines", action="store_true", help="in-process fake backends instead of real engines")
 
     check = commands.add_parser("check", help="validate a topology and print the compliance matrix")
     check.add_argument("file", type=Path)
@@ -50,6 +56,7 @@ def _parser() -> argparse.ArgumentParser:
     keys = commands.add_parser("keys", help="API keys")
     keys_commands = keys.add_subparsers(dest="keys_command", required=True)
     keys_commands.add_parser("new", help="print a fresh API key and the sha256 form for the topology")
+    ledger_commands.add_commands(commands)
     return parser
 
 
@@ -117,10 +124,16 @@ def cmd_serve(args: argparse.Namespace, err: Console) -> int:
     return run_gateway(topology, args.config, args.gateway, args.host, args.port)
 
 
-def cmd_demo(args: argparse.Namespace) -> int:
-    from regiongate.demo import run_demo
+def cmd_engine(args: argparse.Namespace) -> int:
+    from regiongate.engine.process import run_engine  # loads llama.cpp only when running an engine
 
-    return asyncio.run(run_demo(args.config, once=args.once))
+    return run_engine(EngineOptions.from_args(args))
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from regiongate.demo import fake_engine, run_demo
+
+    return asyncio.run(run_demo(args.config, once=args.once, engine_factory=fake_engine if args.fake_engines else None))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -135,6 +148,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return cmd_keys_new(out)
     if args.command == "serve":
         return cmd_serve(args, err)
+    if args.command == "engine":
+        return cmd_engine(args)
+    if args.command in ledger_commands.COMMANDS:
+        return ledger_commands.run(args, out, err)
     return cmd_demo(args)
 
 

@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 from regiongate.api.app import serve
 from regiongate.api.runtime import Runtime
 from regiongate.ledger.decisions import DecisionSink, MemorySink
-from regiongate.ledger.sqlite_sink import SqliteSink
+from regiongate.ledger.setup import open_ledger_sink
 from regiongate.settings import ServeSettings, serve_settings
 from regiongate.topology.records import Topology
 
@@ -24,14 +24,16 @@ def default_port(url: str) -> int:
     return parts.port or (443 if parts.scheme == "https" else 80)
 
 
-def make_sink(settings: ServeSettings) -> DecisionSink:
+async def make_sink(settings: ServeSettings, topology: Topology) -> DecisionSink:
+    """The region's verifiable log (SQLite or PostgreSQL); ``memory`` keeps records unlogged (tests only)."""
     if settings.decisions == "memory":
         return MemorySink()
-    return SqliteSink(settings.decisions_path)
+    gateway = topology.gateways[settings.gateway]
+    return await open_ledger_sink(settings, topology.datacenters[gateway.datacenter].region)
 
 
 async def run_until_signalled(settings: ServeSettings, topology: Topology) -> None:
-    runtime = Runtime(settings, topology, make_sink(settings))
+    runtime = Runtime(settings, topology, await make_sink(settings, topology))
     task = asyncio.create_task(serve(runtime, settings.host, settings.port))
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -28,11 +28,22 @@ class ServeSettings:
     max_attempts: int = 3
     health_interval: float = 10.0  # seconds between active health checks of every backend
     max_body_bytes: int = 64 * 1024 * 1024
-    decisions: str = "sqlite"  # "sqlite" or "memory"
+    decisions: str = "sqlite"  # the region's verifiable log on "sqlite" or "postgres"; "memory": no log (tests)
+    ledger_dsn: str = ""  # PostgreSQL DSN when decisions is "postgres"
+    ledger_log: str = ""  # the log's name: default the gateway's region (one log, one writer, per region)
+    ledger_origin: str = ""  # the log's identity in checkpoints and its key name: default regiongate/<log>
+    checkpoint_interval: float = 1.0  # seconds between checkpoints (sealed only if the log grew)
+    receipt_wait: float = 2.0  # how long a receipt request waits for a checkpoint covering it before a 202
 
     @property
     def decisions_path(self) -> Path:
         return self.data_dir / f"decisions-{self.gateway}.sqlite3"
+
+    def ledger_path(self, log: str) -> Path:
+        return self.data_dir / f"ledger-{log}.sqlite3"
+
+    def ledger_key_path(self, log: str) -> Path:
+        return self.data_dir / f"ledger-{log}.key"
 
 
 def _number(env: Mapping[str, str], name: str, default: float) -> float:
@@ -88,5 +99,17 @@ def serve_settings(
         max_attempts=int(_number(env, "MAX_ATTEMPTS", 3)),
         health_interval=_number(env, "HEALTH_INTERVAL", 10.0),
         max_body_bytes=int(_number(env, "MAX_BODY_BYTES", 64 * 1024 * 1024)),
-        decisions=env.get(ENV_PREFIX + "DECISIONS", "sqlite"),
+        decisions=_choice(env, "DECISIONS", ("sqlite", "postgres", "memory")),
+        ledger_dsn=env.get(ENV_PREFIX + "LEDGER_DSN", ""),
+        ledger_log=env.get(ENV_PREFIX + "LEDGER_LOG", ""),
+        ledger_origin=env.get(ENV_PREFIX + "LEDGER_ORIGIN", ""),
+        checkpoint_interval=_number(env, "CHECKPOINT_INTERVAL", 1.0),
+        receipt_wait=_number(env, "RECEIPT_WAIT", 2.0),
     )
+
+
+def _choice(env: Mapping[str, str], name: str, allowed: tuple[str, ...]) -> str:
+    raw = env.get(ENV_PREFIX + name, allowed[0])
+    if raw not in allowed:
+        raise ConfigError("environment", ENV_PREFIX + name, f"expected one of {', '.join(allowed)}, got {raw!r}")
+    return raw

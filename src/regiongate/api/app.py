@@ -11,6 +11,8 @@ from aiohttp import web
 from regiongate.api.errors import error_middleware
 from regiongate.api.proxy import RUNTIME, chat_completions, embeddings, healthz, list_models
 from regiongate.api.runtime import Runtime
+from regiongate.ledger.http import ledger_routes
+from regiongate.topology.records import Tenant
 
 log = logging.getLogger("regiongate.api")
 
@@ -22,6 +24,13 @@ def build_app(runtime: Runtime, *, start_background: bool = True) -> web.Applica
     app.router.add_post("/v1/embeddings", embeddings)
     app.router.add_get("/v1/models", list_models)
     app.router.add_get("/healthz", healthz)
+    if runtime.ledger is not None:
+
+        def identify(authorization: str | None) -> tuple[str, bytes]:
+            tenant: Tenant = runtime.keys.authenticate(authorization)
+            return tenant.id, runtime.tenant_salt(tenant)
+
+        app.add_routes(ledger_routes(runtime.ledger, identify, wait=runtime.settings.receipt_wait))
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         if start_background:

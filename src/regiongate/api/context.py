@@ -1,20 +1,25 @@
 """One request's bookkeeping: its id, what was decided, and the decision record written when it ends.
 
-Every request that reaches a handler produces exactly one record, answered or refused, whatever raised.
+Every request that reaches a handler produces exactly one record, answered or refused, whatever raised. Each
+backend tried is first announced to the sink (``decide``: the verifiable log's decision leaf); the handler awaits
+the last of those (``logged``) before the first byte of the answer leaves the gateway.
 """
 
 from __future__ import annotations
 
+import hmac
 import secrets
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from regiongate.api.schema import AudioUrlPart, ChatRequest, ImageUrlPart, InputAudioPart, Part, VideoUrlPart
 from regiongate.errors import ApiError
-from regiongate.ledger.decisions import DecisionRecord
+from regiongate.ledger.decisions import DONE, DecisionRecord
+from regiongate.ledger.leaves import output_hasher, tag
 from regiongate.topology.records import Backend, Modality, Tenant
 
 if TYPE_CHECKING:
@@ -25,10 +30,25 @@ def new_request_id() -> str:
     return "req_" + secrets.token_hex(12)
 
 
+def _media_ref(part: Part) -> str | None:
+    if isinstance(part, ImageUrlPart):
+        return part.image_url.url
+    if isinstance(part, AudioUrlPart):
+        return part.audio_url.url
+    if isinstance(part, VideoUrlPart):
+        return part.video_url.url
+    if isinstance(part, InputAudioPart):
+        return part.input_audio.data
+    return None
+
+
 class RequestContext:
     __slots__ = (
+        "_decided",
+        "_output",
         "attempts",
         "backend",
+        "media",
         "modalities",
         "model",
         "reason",
@@ -37,6 +57,7 @@ class RequestContext:
         "started_at",
         "status",
         "tenant",
+        "usage",
     )
 
     def __init__(self, runtime: Runtime) -> None:
@@ -50,6 +71,10 @@ class RequestContext:
         self.attempts: list[str] = []
         self.status = 0
         self.reason: str | None = None
+        self.media: tuple[str, ...] = ()  # media references of the input, tagged under the tenant's salt
+        self.usage: tuple[int, int] | None = None  # prompt, completion tokens as the backend reported them
+        self._decided: Awaitable[object] = DONE
+        self._output: hmac.HMAC | None = None
 
     @classmethod
     @asynccontextmanager
@@ -61,6 +86,8 @@ class RequestContext:
             ctx.status, ctx.reason = exc.status, exc.code or exc.type
             exc.headers.setdefault("X-Regiongate-Request-Id", ctx.request_id)
             exc.headers.setdefault("X-Regiongate-Gateway", runtime.gateway.id)
+            if ctx.tenant is not None and runtime.receipts:
+                exc.headers.setdefault("X-Regiongate-Receipt", ctx.request_id)
             raise
         except BaseException:
             ctx.status = ctx.status or 500
@@ -71,6 +98,27 @@ class RequestContext:
 
     def routed_to(self, backend: Backend) -> None:
         self.backend = backend
+
+    def deciding(self, backend_id: str) -> None:
+        """A backend was chosen: the sink logs it now (before forwarding), the answer waits for it in ``logged``."""
+        self.attempts.append(backend_id)
+        self._decided = self.runtime.sink.decide(self.decision(self.runtime.backend(backend_id)))
+
+    async def logged(self) -> None:
+        """Wait for the decision that routed the answer to be stored (group commit: usually already done)."""
+        await self._decided
+
+    def note_input(self, chat: ChatRequest) -> None:
+        """Tag each media reference (URL or inline data): the log proves which media went, never what it held."""
+        salt = self.runtime.tenant_salt(self.tenant)
+        refs = [_media_ref(p) for m in chat.messages if isinstance(m.content, list) for p in m.content]
+        self.media = tuple(tag(salt, "media", ref) for ref in refs if ref is not None)
+
+    def sent(self, data: bytes) -> None:
+        """Body bytes as they go to the client: their tag is the outcome's output digest."""
+        if self._output is None:
+            self._output = output_hasher(self.runtime.tenant_salt(self.tenant))
+        self._output.update(data)
 
     def failed(self, reason: str) -> None:
         self.reason = reason
@@ -83,11 +131,17 @@ class RequestContext:
             headers["X-Regiongate-Backend"] = self.backend.id
             headers["X-Regiongate-Datacenter"] = dc.id
             headers["X-Regiongate-Region"] = dc.region
+        if self.tenant is not None and runtime.receipts:
+            headers["X-Regiongate-Receipt"] = self.request_id
         return headers
 
-    def decision(self) -> DecisionRecord:
+    def decision(self, attempted: Backend | None = None) -> DecisionRecord:
+        """The record as it stands: the final one, or (``attempted``) the decision to try that backend."""
         runtime = self.runtime
-        backend = self.backend
+        backend = attempted or self.backend
+        salt = runtime.tenant_salt(self.tenant)
+        dc = runtime.topology.datacenters[backend.datacenter] if backend else None
+        served = backend.models.get(self.model) if backend and self.model else None
         return DecisionRecord(
             request_id=self.request_id,
             tenant_hash=runtime.tenant_hash(self.tenant),
@@ -104,4 +158,13 @@ class RequestContext:
             reason=self.reason,
             started_at=self.started_at,
             ended_at=time.time(),
+            tenant_tag=tag(salt, "tenant", self.tenant.id if self.tenant else ""),
+            request_tag=tag(salt, "request", self.request_id),
+            country=dc.country if dc else None,
+            operators=dc.parties if dc else (),
+            weights_digest=served.weights_digest if served else None,
+            media_tags=self.media,
+            prompt_tokens=self.usage[0] if self.usage else None,
+            completion_tokens=self.usage[1] if self.usage else None,
+            output_tag=self._output.hexdigest() if self._output is not None and attempted is None else None,
         )

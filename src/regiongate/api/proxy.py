@@ -2,6 +2,8 @@
 
 Retries happen only before the first byte reaches the client: a streamed reply's first chunk is read inside the
 attempt, so a backend that fails before producing anything is replaced by another candidate of the same set.
+Each backend tried is logged as a decision before the payload goes to it, and no byte of the answer is written
+before the decision that routed it is durable (``ctx.logged()``): the commit overlaps the backend's work.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from regiongate.api.schema import (
     decode_body,
     validate_chat,
 )
-from regiongate.api.sse import SseStream
+from regiongate.api.sse import SseStream, Usage
 from regiongate.backends.protocol import Endpoint, UpstreamReply
 from regiongate.errors import UpstreamError
 from regiongate.routing.router import Lease
@@ -38,6 +40,13 @@ class _Reply(msgspec.Struct):
     """Just enough of a completion to know the backend sent one (garbage is an upstream failure)."""
 
     object: str | None = None
+    usage: Usage | None = None
+
+
+@dataclass(slots=True)
+class _Whole:
+    body: bytes
+    usage: Usage | None
 
 
 @dataclass(slots=True)
@@ -78,13 +87,17 @@ async def _first_events(reply: UpstreamReply, backend_id: str) -> _Streamed:
     return _Streamed(reply, events, first)
 
 
-async def _whole_body(reply: UpstreamReply, backend_id: str) -> bytes:
+async def _whole_body(reply: UpstreamReply, backend_id: str) -> _Whole:
     data = await reply.read()
     try:
-        msgspec.json.decode(data, type=_Reply)
+        parsed = msgspec.json.decode(data, type=_Reply)
     except msgspec.DecodeError:
         raise UpstreamError(f"backend {backend_id} sent a reply that is not a JSON object") from None
-    return data
+    return _Whole(data, parsed.usage)
+
+
+def _usage(usage: Usage | None) -> tuple[int, int] | None:
+    return (usage.prompt_tokens, usage.completion_tokens) if usage is not None else None
 
 
 async def _proxy(
@@ -93,9 +106,9 @@ async def _proxy(
     runtime = request.app[RUNTIME]
     bodies = _Bodies(body, plan)
 
-    async def attempt(lease: Lease) -> _Streamed | bytes:
+    async def attempt(lease: Lease) -> _Streamed | _Whole:
         backend_id = lease.slot.id
-        ctx.attempts.append(backend_id)
+        ctx.deciding(backend_id)
         reply = await runtime.upstreams[backend_id].send(endpoint, bodies.for_backend(backend_id))
         if stream:
             return await _first_events(reply, backend_id)
@@ -103,10 +116,18 @@ async def _proxy(
 
     lease, result = await runtime.router.dispatch(plan.slots, attempt)
     ctx.routed_to(runtime.backend(lease.slot.id))
-    if isinstance(result, bytes):
+    try:
+        await ctx.logged()
+    except BaseException:  # the log failed (503) or the client left: the backend did nothing wrong
+        lease.released()
+        if isinstance(result, _Streamed):
+            result.reply.close()
+        raise
+    if isinstance(result, _Whole):
         lease.succeeded()
-        ctx.status = 200
-        return web.Response(body=result, content_type="application/json", headers=ctx.headers())
+        ctx.status, ctx.usage = 200, _usage(result.usage)
+        ctx.sent(result.body)
+        return web.Response(body=result.body, content_type="application/json", headers=ctx.headers())
     return await _relay(request, ctx, lease, result)
 
 
@@ -115,14 +136,18 @@ async def _relay(request: web.Request, ctx: RequestContext, lease: Lease, stream
     ctx.status = 200
     try:
         await response.prepare(request)
-        await response.write(streamed.first)
-        while (events := await streamed.events.next_events()) is not None:
+        events: bytes | None = streamed.first
+        while events is not None:
+            ctx.sent(events)
             await response.write(events)
+            events = await streamed.events.next_events()
     except UpstreamError as exc:
         # Bytes already reached the client, so no retry: end the stream with an error event it can parse.
         lease.failed()
         ctx.failed(exc.code or "upstream_error")
-        await response.write(b"data: " + error_bytes(exc) + b"\n\n")
+        event = b"data: " + error_bytes(exc) + b"\n\n"
+        ctx.sent(event)
+        await response.write(event)
     except BaseException:
         lease.released()  # the client went away (or we are shutting down): says nothing about the backend
         ctx.failed("client_disconnected")
@@ -130,6 +155,8 @@ async def _relay(request: web.Request, ctx: RequestContext, lease: Lease, stream
         raise
     else:
         lease.succeeded()
+    finally:
+        ctx.usage = _usage(streamed.events.usage)
     await response.write_eof()
     return response
 
@@ -141,6 +168,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
         body = decode_body(await request.read())
         chat = convert(body, ChatRequest)
         validate_chat(chat)
+        ctx.note_input(chat)
         modalities = chat_modalities(chat)
         ctx.model, ctx.modalities = chat.model, modalities
         plan = runtime.plan(ctx.tenant, chat.model, modalities)

@@ -19,6 +19,8 @@ from regiongate.backends.openai import OpenAIUpstream
 from regiongate.backends.protocol import Upstream
 from regiongate.errors import MisdirectedRequest, ModelNotFound, PermissionDenied, UnsupportedModality
 from regiongate.ledger.decisions import DecisionRecord, DecisionSink, salted_digest
+from regiongate.ledger.leaves import tenant_salt
+from regiongate.ledger.sink import LedgerSink
 from regiongate.policy.matrix import ComplianceMatrix
 from regiongate.routing.breaker import CircuitBreaker
 from regiongate.routing.router import Router
@@ -55,6 +57,9 @@ class Runtime:
         self.gateway: Gateway = topology.gateways[settings.gateway]
         self.datacenter: Datacenter = topology.datacenters[self.gateway.datacenter]
         self.sink = sink
+        # Receipts exist only where decisions go to the verifiable log (tests may use a plain sink).
+        self.ledger = sink.ledger if isinstance(sink, LedgerSink) else None
+        self._salts: dict[str, bytes] = {}
         self.keys = KeyRing(topology.tenants.values())
         self.matrix = ComplianceMatrix.build(topology, today())
         self.router = Router(
@@ -126,6 +131,18 @@ class Runtime:
 
     def tenant_hash(self, tenant: Tenant | None) -> str:
         return salted_digest(self.settings.salt, tenant.id) if tenant else ""
+
+    def tenant_salt(self, tenant: Tenant | None) -> bytes:
+        """The tenant's own salt for its tags in the log (given to it in its receipts; never the deployment's)."""
+        tenant_id = tenant.id if tenant else ""
+        found = self._salts.get(tenant_id)
+        if found is None:
+            found = self._salts[tenant_id] = tenant_salt(self.settings.salt, tenant_id)
+        return found
+
+    @property
+    def receipts(self) -> bool:
+        return self.ledger is not None
 
     def policy_hash(self, tenant: Tenant | None) -> str:
         return self.matrix.policy_hash(tenant.id) if tenant else ""

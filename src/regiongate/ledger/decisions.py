@@ -2,14 +2,20 @@
 
 A record never holds prompt or output content, and never the tenant's id in clear: tenant and request ids are
 HMAC-SHA256 digests under a per-deployment salt, so a leaked log reveals neither who sent what nor lets anyone
-test a guessed tenant name without the salt.
+test a guessed tenant name without the salt. The ``*_tag`` fields are the same idea under the tenant's own salt
+(:mod:`regiongate.ledger.leaves`): they are what the verifiable log stores, and what a tenant can recompute.
+
+A sink hears about a request twice: ``decide`` when a backend is chosen (before the payload is forwarded; the
+gateway awaits the returned awaitable before the first byte of the answer, so a durable sink makes the decision
+durable first), and ``record`` once when the request ends, answered or refused.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-from typing import Protocol
+from collections.abc import Awaitable, Generator
+from typing import Any, Protocol
 
 import msgspec
 
@@ -30,10 +36,32 @@ class DecisionRecord(msgspec.Struct, frozen=True, kw_only=True):
     reason: str | None = None  # error code of a refusal or failure
     started_at: float = 0.0  # unix seconds
     ended_at: float = 0.0
+    tenant_tag: str = ""  # HMAC(tenant salt, "tenant" ‖ tenant id), hex
+    request_tag: str = ""  # HMAC(tenant salt, "request" ‖ request id), hex: how a receipt is found
+    country: str | None = None  # of the backend's datacenter, as declared when the decision was made
+    operators: tuple[str, ...] = ()  # the datacenter's service and facility operators and subprocessors
+    weights_digest: str | None = None  # of the model as the chosen backend declares it
+    media_tags: tuple[str, ...] = ()  # HMAC(tenant salt, "media" ‖ reference) per media part of the input
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    output_tag: str | None = None  # HMAC(tenant salt, "output" ‖ the body bytes sent)
+
+
+class Done:
+    """An awaitable that is already complete: what a sink without durability returns from ``decide``."""
+
+    def __await__(self) -> Generator[Any, None, None]:
+        return
+        yield
+
+
+DONE = Done()
 
 
 class DecisionSink(Protocol):
-    """Where decision records go. ``record`` must not block the event loop."""
+    """Where decision records go. Neither method may block the event loop."""
+
+    def decide(self, decision: DecisionRecord) -> Awaitable[object]: ...
 
     def record(self, decision: DecisionRecord) -> None: ...
 
@@ -45,6 +73,11 @@ class MemorySink:
 
     def __init__(self) -> None:
         self.records: list[DecisionRecord] = []
+        self.decisions: list[DecisionRecord] = []
+
+    def decide(self, decision: DecisionRecord) -> Awaitable[object]:
+        self.decisions.append(decision)
+        return DONE
 
     def record(self, decision: DecisionRecord) -> None:
         self.records.append(decision)

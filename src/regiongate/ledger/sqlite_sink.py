@@ -1,4 +1,7 @@
-"""The default decision sink: SQLite, written by one background thread in batches.
+"""A plain decision sink: SQLite, written by one background thread in batches (no proofs, no durability rule).
+
+The gateway's own log is the verifiable ledger (:mod:`regiongate.ledger.sink`); this sink keeps one unsigned row
+per request for tools that only want the records (the demo's summary reads them with :func:`read_decisions`).
 
 The event loop only puts records on a queue; a writer thread drains whatever has accumulated and commits it in one
 transaction, so a burst of N requests costs one fsync, not N, and the loop never waits on the disk.
@@ -14,7 +17,7 @@ from pathlib import Path
 
 import msgspec
 
-from regiongate.ledger.decisions import DecisionRecord
+from regiongate.ledger.decisions import DONE, DecisionRecord, Done
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS decisions (
@@ -49,6 +52,9 @@ class SqliteSink:
         self._ready.wait()
         if self._error is not None:
             raise self._error
+
+    def decide(self, decision: DecisionRecord) -> Done:
+        return DONE  # one row per request, written when it ends
 
     def record(self, decision: DecisionRecord) -> None:
         self._queue.put(decision)

@@ -1,0 +1,164 @@
+"""The one small storage interface behind a region's log, and the tree arithmetic every store shares.
+
+A store keeps three things: leaves (index, data, a short request-tag key for receipt lookup), the perfect-subtree
+hashes of :mod:`regiongate.ledger.merkle` (level 0 is each leaf's hash as computed when it was appended), and the
+signed checkpoints. A batch of leaves and the nodes it completed are written in one transaction, so a store is
+never half-appended. Proofs read only the O(log n) nodes they need, fetched in one query: at a million leaves a
+proof is ~40 hashes and one indexed read, not a recomputation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from regiongate.ledger.merkle import (
+    HASH_SIZE,
+    NodeReader,
+    StoredNode,
+    completed_nodes,
+    consistency_proof,
+    inclusion_proof,
+    tree_root,
+)
+
+Coord = tuple[int, int]  # (level, index) of a perfect subtree
+TAG_KEY_BYTES = 16  # receipts are looked up by a 128-bit prefix of the request tag; the full tag is then compared
+
+
+@dataclass(frozen=True, slots=True)
+class LeafRow:
+    index: int
+    data: bytes
+    tag_key: bytes  # request_key(tag)
+
+
+def request_key(request_tag_hex: str) -> bytes:
+    return bytes.fromhex(request_tag_hex)[:TAG_KEY_BYTES]
+
+
+class LogStore(Protocol):
+    """One region's log. Only the single writer appends; any number of readers may read concurrently."""
+
+    async def open(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def size(self) -> int:
+        """Leaves in the tree: the number of level-0 nodes (the leaf hashes recorded at append time)."""
+        ...
+
+    async def append(self, leaves: Sequence[LeafRow], nodes: Sequence[StoredNode]) -> None:
+        """Durably store a batch and the nodes it completed, atomically (all or nothing)."""
+        ...
+
+    async def leaves(self, start: int, end: int) -> list[tuple[int, bytes]]:
+        """Stored (index, data) rows with start <= index < end, in index order."""
+        ...
+
+    async def nodes(self, coords: Iterable[Coord]) -> dict[Coord, bytes]: ...
+
+    async def find(self, tag_key: bytes) -> list[int]:
+        """Indices of the leaves stored under a request key, ascending."""
+        ...
+
+    async def save_checkpoint(self, size: int, note: str) -> None: ...
+
+    async def checkpoints(self) -> list[tuple[int, str]]:
+        """Every stored signed checkpoint, by size."""
+        ...
+
+    async def latest_checkpoint(self) -> tuple[int, str] | None: ...
+
+
+class _Recorder:
+    """A NodeReader that only notes which nodes a computation asks for (first pass of a batched read)."""
+
+    def __init__(self) -> None:
+        self.coords: list[Coord] = []
+
+    def node(self, level: int, index: int) -> bytes:
+        self.coords.append((level, index))
+        return bytes(HASH_SIZE)
+
+
+class MapReader:
+    def __init__(self, found: dict[Coord, bytes]) -> None:
+        self._found = found
+
+    def node(self, level: int, index: int) -> bytes:
+        found = self._found.get((level, index))
+        if found is None:
+            raise LookupError(f"node ({level}, {index}) is not stored")
+        return found
+
+
+Compute = Callable[[int, int, NodeReader], list[bytes]]
+
+
+async def _read_needed(store: LogStore, compute: Compute, a: int, b: int) -> list[bytes]:
+    """Run ``compute`` once to learn which nodes it reads, fetch them in one query, then run it for real."""
+    recorder = _Recorder()
+    compute(a, b, recorder)
+    return compute(a, b, MapReader(await store.nodes(recorder.coords)))
+
+
+async def read_inclusion(store: LogStore, index: int, size: int) -> list[bytes]:
+    return await _read_needed(store, inclusion_proof, index, size)
+
+
+async def read_consistency(store: LogStore, first: int, second: int) -> list[bytes]:
+    return await _read_needed(store, consistency_proof, first, second)
+
+
+async def read_root(store: LogStore, size: int) -> bytes:
+    recorder = _Recorder()
+    tree_root(size, recorder)
+    return tree_root(size, MapReader(await store.nodes(recorder.coords)))
+
+
+def peak_coords(size: int) -> list[Coord]:
+    """The perfect subtrees of a tree of ``size`` leaves, largest first: all an appender needs to go on."""
+    coords, pos = [], 0
+    for level in reversed(range(size.bit_length())):
+        if size >> level & 1:
+            coords.append((level, pos >> level))
+            pos += 1 << level
+    return coords
+
+
+class Frontier:
+    """The right edge of the tree in memory: enough to append and to compute the current root."""
+
+    __slots__ = ("_peaks", "size")
+
+    def __init__(self, size: int = 0, peaks: dict[Coord, bytes] | None = None) -> None:
+        self.size = size
+        self._peaks = dict(peaks or {})
+        missing = set(peak_coords(size)) - self._peaks.keys()
+        if missing:
+            raise LookupError(f"frontier of size {size} lacks nodes {sorted(missing)}")
+
+    @classmethod
+    async def load(cls, store: LogStore) -> Frontier:
+        size = await store.size()
+        return cls(size, await store.nodes(peak_coords(size)))
+
+    def node(self, level: int, index: int) -> bytes:
+        found = self._peaks.get((level, index))
+        if found is None:
+            raise LookupError(f"node ({level}, {index}) is not on the frontier")
+        return found
+
+    def append(self, leaf: bytes) -> list[StoredNode]:
+        created = completed_nodes(self.size, leaf, self)
+        for consumed in created[:-1]:  # each became the right sibling of a peak that is no longer one
+            del self._peaks[(consumed.level, consumed.index - 1)]
+        top = created[-1]
+        self._peaks[(top.level, top.index)] = top.hash
+        self.size += 1
+        return created
+
+    def root(self) -> bytes:
+        return tree_root(self.size, self)
