@@ -120,6 +120,8 @@ async def test_every_request_leaves_one_decision_record(world: World) -> None:
     assert [r.outcome for r in records] == ["routed", "routed", "refused", "refused"]
     assert records[2].reason == "gateway_not_compliant"
     assert records[3].reason == "model_not_found"
+    assert records[2].tenant_hash  # a refusal at the gateway check is still attributed to its (hashed) tenant
+    assert records[2].policy_hash
     assert all(r.backend in DE_BANK for r in records[:2])
     assert len({r.request_id for r in records}) == 4
     assert "de-bank" not in records[0].tenant_hash

@@ -164,7 +164,8 @@ async def _relay(request: web.Request, ctx: RequestContext, lease: Lease, stream
 async def chat_completions(request: web.Request) -> web.StreamResponse:
     runtime = request.app[RUNTIME]
     async with RequestContext.open(request, runtime) as ctx:
-        ctx.tenant = runtime.admit(request.headers.get("Authorization"))
+        ctx.tenant = runtime.authenticate(request.headers.get("Authorization"))
+        runtime.admit(ctx.tenant)
         body = decode_body(await request.read())
         chat = convert(body, ChatRequest)
         validate_chat(chat)
@@ -178,7 +179,8 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
 async def embeddings(request: web.Request) -> web.StreamResponse:
     runtime = request.app[RUNTIME]
     async with RequestContext.open(request, runtime) as ctx:
-        ctx.tenant = runtime.admit(request.headers.get("Authorization"))
+        ctx.tenant = runtime.authenticate(request.headers.get("Authorization"))
+        runtime.admit(ctx.tenant)
         body = decode_body(await request.read())
         parsed = convert(body, EmbeddingsRequest)
         ctx.model, ctx.modalities = parsed.model, frozenset({Modality.TEXT})
@@ -200,7 +202,8 @@ class _ModelList(msgspec.Struct):
 
 async def list_models(request: web.Request) -> web.StreamResponse:
     runtime = request.app[RUNTIME]
-    tenant = runtime.admit(request.headers.get("Authorization"))
+    tenant = runtime.authenticate(request.headers.get("Authorization"))
+    runtime.admit(tenant)
     cards = _ModelList([_ModelCard(name) for name in runtime.models_for(tenant)])
     return web.Response(body=msgspec.json.encode(cards), content_type="application/json")
 

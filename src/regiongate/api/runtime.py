@@ -79,12 +79,13 @@ class Runtime:
 
     # -- deciding -------------------------------------------------------------------------------------------------
 
-    def admit(self, authorization: str | None) -> Tenant:
-        """Authenticate, then refuse (421) before any payload is read if this gateway's place is not compliant."""
-        tenant = self.keys.authenticate(authorization)
+    def authenticate(self, authorization: str | None) -> Tenant:
+        return self.keys.authenticate(authorization)
+
+    def admit(self, tenant: Tenant) -> None:
+        """Refuse (421) before any payload is read if this gateway's own place is not compliant for the tenant."""
         if not self.matrix.gateway_allowed(tenant.id, self.gateway.id):
             raise self._misdirected(tenant)
-        return tenant
 
     def _misdirected(self, tenant: Tenant) -> MisdirectedRequest:
         compliant = [self.topology.gateways[g] for g in self.matrix.compliant_gateways(tenant.id)]
