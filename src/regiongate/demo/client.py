@@ -13,6 +13,7 @@ import aiohttp
 from regiongate.topology.records import Tenant
 
 MODEL = "qwen3-omni"
+MAX_TOKENS = 24  # per answer: enough for the first words the tour shows, short enough to keep real engines quick
 DEMO_KEY_PREFIX = "rg-demo-"
 
 
@@ -68,7 +69,12 @@ class DemoClient:
         await self._session.close()
 
     async def chat(self, base_url: str, key: str, prompt: str, *, stream: bool = False) -> Reply:
-        body: dict[str, Any] = {"model": MODEL, "messages": [{"role": "user", "content": prompt}], "stream": stream}
+        body: dict[str, Any] = {
+            "model": MODEL,
+            "messages": [{"role": "user", "content": prompt}],
+            "stream": stream,
+            "max_tokens": MAX_TOKENS,
+        }
         headers = {"Authorization": f"Bearer {key}"}
         self.sent[base_url.rstrip("/")] += 1
         async with self._session.post(f"{base_url.rstrip('/')}/chat/completions", json=body, headers=headers) as resp:
@@ -103,8 +109,8 @@ async def _read_stream(resp: aiohttp.ClientResponse, reply: Reply) -> None:
             continue
         data = line.removeprefix("data:").strip()
         if data == "[DONE]":
-            reply.done = True
-            break
+            reply.done = True  # read on to the end of the body: closing early would cut the gateway's last write
+            continue
         try:
             event = json.loads(data)
         except ValueError:

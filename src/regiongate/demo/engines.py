@@ -1,8 +1,9 @@
-"""How the demo brings a topology backend to life: the one seam a real engine will later plug into.
+"""How the demo brings a topology backend to life: the one seam between the tour and the engines.
 
-Today every backend is a :class:`~regiongate.backends.fake.FakeBackend` served in this process on the port of the
-backend's ``url``. A later engine (an embedded llama.cpp process, say) only has to satisfy :class:`Engine` and be
-returned by a factory of type :data:`EngineFactory`; the tour never touches anything else of a backend.
+By default every backend is a real ``regiongate engine`` process (:mod:`regiongate.demo.embedded`); with
+``--fake-engines`` it is a :class:`~regiongate.backends.fake.FakeBackend` served in this process on the port of the
+backend's ``url``. An engine only has to satisfy :class:`Engine` and be returned by a factory of type
+:data:`EngineFactory`; the tour never touches anything else of a backend.
 """
 
 from __future__ import annotations
@@ -27,10 +28,14 @@ class Engine(Protocol):
         ...
 
     @property
-    def running(self) -> bool: ...
+    def description(self) -> str:
+        """What plays the backend, in a few words (for the demo's banner)."""
+        ...
 
     @property
-    def inference_requests(self) -> int:
+    def running(self) -> bool: ...
+
+    async def inference_requests(self) -> int:
         """How many inference calls (chat, embeddings) it has received since it was created."""
         ...
 
@@ -84,11 +89,14 @@ class FakeEngine:
         return self._url
 
     @property
+    def description(self) -> str:
+        return "fake engines"
+
+    @property
     def running(self) -> bool:
         return self._running
 
-    @property
-    def inference_requests(self) -> int:
+    async def inference_requests(self) -> int:
         return self._fake.requests
 
     async def start(self) -> None:
@@ -114,5 +122,5 @@ class FakeEngine:
 
 
 def fake_engine(backend: Backend) -> Engine:
-    """The default :data:`EngineFactory` of this interim demo."""
+    """The :data:`EngineFactory` of ``regiongate demo --fake-engines`` (and of quick tests)."""
     return FakeEngine(backend)

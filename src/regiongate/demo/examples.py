@@ -26,7 +26,7 @@ def print_examples(tour: Tour) -> None:
     if tenant is None or gateway is None:
         return
     url, key = tour.world.gateway_url(gateway), tour.keys[tenant]
-    body = f'{{"model": "{MODEL}", "messages": [{{"role": "user", "content": "Hello"}}]}}'
+    body = f'{{"model": "{MODEL}", "max_tokens": 64, "messages": [{{"role": "user", "content": "Hello"}}]}}'
     stream_body = body[:-1] + ', "stream": true}'
     snippets = [
         f"# {tenant}, plain (headers show where it ran: -i)",
@@ -52,10 +52,10 @@ def print_examples(tour: Tour) -> None:
         "from openai import OpenAI",
         f'client = OpenAI(base_url="{url}", api_key="{key}")',
         "raw = client.chat.completions.with_raw_response.create(",
-        f'    model="{MODEL}", messages=[{{"role": "user", "content": "Hello"}}]',
+        f'    model="{MODEL}", max_tokens=64, messages=[{{"role": "user", "content": "Hello"}}]',
         ")",
         'print(raw.headers["x-regiongate-backend"], raw.parse().choices[0].message.content)',
-        f'for chunk in client.chat.completions.create(model="{MODEL}", stream=True,',
+        f'for chunk in client.chat.completions.create(model="{MODEL}", stream=True, max_tokens=64,',
         '                                            messages=[{"role": "user", "content": "Hello"}]):',
         '    print(chunk.choices[0].delta.content or "" if chunk.choices else "", end="")',
     ]

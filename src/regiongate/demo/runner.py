@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +17,8 @@ from rich.console import Console
 from regiongate.demo.checks import Checklist
 from regiongate.demo.client import DemoClient
 from regiongate.demo.context import Tour
-from regiongate.demo.engines import EngineFactory, fake_engine
+from regiongate.demo.embedded import embedded_engines
+from regiongate.demo.engines import EngineFactory
 from regiongate.demo.examples import print_examples
 from regiongate.demo.faults import fail_closed, failover
 from regiongate.demo.routing import every_tenant, misdirected, refusals
@@ -45,8 +47,14 @@ async def run_tour(tour: Tour) -> Checklist:
     return tour.checks
 
 
-async def run_demo(config: Path, once: bool, *, engine_factory: EngineFactory = fake_engine) -> int:
-    """The ``demo`` command. Returns the exit status: with ``once``, 0 only if every expectation held."""
+async def run_demo(config: Path, once: bool, *, engine_factory: EngineFactory | None = None) -> int:
+    """The ``demo`` command. Returns the exit status: with ``once``, 0 only if every expectation held. Backends are
+    real engine processes unless ``engine_factory`` says otherwise (``fake_engine``: in-process fakes)."""
+    with tempfile.TemporaryDirectory(prefix="regiongate-demo-engines-") as logs:
+        return await _run_demo(config, once, engine_factory or embedded_engines(Path(logs)))
+
+
+async def _run_demo(config: Path, once: bool, engine_factory: EngineFactory) -> int:
     console = make_console()
     try:
         topology = load_topology(config)
@@ -70,9 +78,11 @@ async def run_demo(config: Path, once: bool, *, engine_factory: EngineFactory = 
             except OSError as exc:
                 console.print(f"[red]cannot start the demo world[/red]: {exc} (is another demo running?)")
                 return 1
+            kinds = ", ".join(sorted({e.description for e in world.engines.values()}))
             console.print(
-                f"[bold]regiongate demo[/]: {len(world.engines)} backends (fake engines) and "
-                f"{len(world.runtimes)} gateways on loopback, from {config}",
+                f"[bold]regiongate demo[/]: {len(world.engines)} backends ({kinds}) and "
+                f"{len(world.runtimes)} gateways on loopback, from {config} "
+                f"[dim](started in {time.monotonic() - started:.1f}s)[/]",
                 highlight=False,
             )
             client = DemoClient()

@@ -93,8 +93,9 @@ class World:
     def tenant_of(self, tenant_hash: str) -> str | None:
         return self._tenant_by_hash.get(tenant_hash)
 
-    def inference_counts(self) -> dict[str, int]:
-        return {bid: engine.inference_requests for bid, engine in self.engines.items()}
+    async def inference_counts(self) -> dict[str, int]:
+        counts = await asyncio.gather(*(engine.inference_requests() for engine in self.engines.values()))
+        return dict(zip(self.engines, counts, strict=True))
 
     def gateways_routing_to(self, backend_id: str) -> tuple[str, ...]:
         """The gateways that may route some tenant's request to ``backend_id`` (the ones that watch its health)."""
