@@ -49,6 +49,8 @@ class CircuitBreaker:
 
     def available(self, now: float) -> bool:
         """Whether a request may be sent now (without claiming the half-open probe slot)."""
+        if self._state is BreakerState.CLOSED:  # the common case, on every candidate of every request
+            return True
         state = self.state(now)
         if state is BreakerState.CLOSED:
             return True

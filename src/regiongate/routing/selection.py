@@ -44,12 +44,13 @@ def choose(
     best_load = float("inf")
     ties = 0
     for slot in slots:
-        if slot.id in exclude or not slot.usable(now):
+        # Load first: it is one division, while usability asks the breaker; a slot that cannot win is not asked.
+        load = (slot.in_flight + 1) / slot.capacity
+        if load > best_load or slot.id in exclude or not slot.usable(now):
             continue
-        load = slot.load_if_placed()
         if load < best_load:
             best, best_load, ties = slot, load, 1
-        elif load == best_load:
+        else:
             ties += 1
             if rng.random() * ties < 1.0:
                 best = slot
