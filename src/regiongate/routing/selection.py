@@ -32,9 +32,6 @@ class BackendSlot:
             return False
         return self.max_concurrency is None or self.in_flight < self.max_concurrency
 
-    def load_if_placed(self) -> float:
-        return (self.in_flight + 1) / self.capacity
-
 
 def choose(
     slots: Iterable[BackendSlot], now: float, rng: random.Random, exclude: AbstractSet[str] = frozenset()
