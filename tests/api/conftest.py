@@ -4,7 +4,7 @@ gateways served by the real aiohttp app on free ports."""
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +16,7 @@ from regiongate.api.runtime import Runtime
 from regiongate.backends.fake import FakeBackend
 from regiongate.backends.openai import Timeouts
 from regiongate.ledger.decisions import MemorySink
+from regiongate.media.fetch import SafeFetcher
 from regiongate.routing.breaker import BreakerSettings
 from regiongate.settings import ServeSettings
 from regiongate.topology.loader import parse_topology
@@ -42,7 +43,7 @@ class World:
     def requests_by_backend(self) -> dict[str, int]:
         return {bid: fake.requests for bid, fake in self.fakes.items()}
 
-    async def start_gateway(self, gateway: str, **overrides: Any) -> str:
+    async def start_gateway(self, gateway: str, *, fetcher: SafeFetcher | None = None, **overrides: Any) -> str:
         settings = ServeSettings(
             topology=EXAMPLE,
             gateway=gateway,
@@ -54,7 +55,7 @@ class World:
             **overrides,
         )
         sink = MemorySink()
-        runtime = Runtime(settings, self.topology, sink)
+        runtime = Runtime(settings, self.topology, sink, fetcher=fetcher)
         runner = web.AppRunner(build_app(runtime, start_background=False))
         await runner.setup()
         await web.TCPSite(runner, "127.0.0.1", 0).start()
@@ -72,16 +73,35 @@ class World:
             await fake.stop()
 
 
-@pytest.fixture
-async def world(tmp_path: Path) -> AsyncIterator[World]:
-    text = EXAMPLE.read_text()
+async def open_world(
+    tmp_path: Path, edit: Callable[[str], str] = lambda text: text, fakes: dict[str, FakeBackend] | None = None
+) -> World:
+    """The example world, its topology text passed through ``edit``; ``fakes`` replaces some backends' fakes."""
+    text = edit(EXAMPLE.read_text())
     backend_ids = re.findall(r"^  ([a-z0-9-]+):\n    datacenter:", text, flags=re.M)
-    fakes = {bid: FakeBackend(name=bid) for bid in backend_ids}
-    urls = [await fake.start("127.0.0.1", 0) for fake in fakes.values()]
+    servers = {bid: (fakes or {}).get(bid) or FakeBackend(name=bid) for bid in backend_ids}
+    urls = [await fake.start("127.0.0.1", 0) for fake in servers.values()]
     # Point each backend of the example at its own fake, in file order.
     ports = iter(urls)
     text = _URL.sub(lambda _: f"    url: {next(ports)}", text)
-    w = World(fakes, parse_topology(text, "example-topology.yaml"), tmp_path)
+    return World(servers, parse_topology(text, "example-topology.yaml"), tmp_path)
+
+
+@pytest.fixture
+async def world(tmp_path: Path) -> AsyncIterator[World]:
+    w = await open_world(tmp_path)
+    try:
+        yield w
+    finally:
+        await w.close()
+
+
+@pytest.fixture
+async def media_world(tmp_path: Path) -> AsyncIterator[World]:
+    """The example world with media profiles and dialects declared (see :mod:`tests.api.media_world`)."""
+    from tests.api.media_world import declare_media
+
+    w = await open_world(tmp_path, declare_media)
     try:
         yield w
     finally:

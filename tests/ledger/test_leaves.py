@@ -36,6 +36,7 @@ decisions = st.builds(
     region=text, gateway=text, tenant=hexes, request=hexes, decision=st.sampled_from(["route", "refuse"]),
     attempt=ints, backend=opt_text, datacenter=opt_text, country=opt_text, operators=names, policy=hexes,
     model=opt_text, weights=opt_text, modalities=names, media=st.lists(hexes, max_size=3).map(tuple),
+    media_digests=st.lists(hexes, max_size=3).map(tuple),
     reason=opt_text, at_ms=ints,
 )  # fmt: skip
 outcomes = st.builds(

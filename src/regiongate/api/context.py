@@ -49,6 +49,7 @@ class RequestContext:
         "attempts",
         "backend",
         "media",
+        "media_digests",
         "modalities",
         "model",
         "reason",
@@ -72,6 +73,8 @@ class RequestContext:
         self.status = 0
         self.reason: str | None = None
         self.media: tuple[str, ...] = ()  # media references of the input, tagged under the tenant's salt
+        # The media as the backend being tried was sent it: one HMAC(tenant salt, normalized part) per part.
+        self.media_digests: tuple[str, ...] = ()
         self.usage: tuple[int, int] | None = None  # prompt, completion tokens as the backend reported them
         self._decided: Awaitable[object] = DONE
         self._output: hmac.HMAC | None = None
@@ -164,6 +167,7 @@ class RequestContext:
             operators=dc.parties if dc else (),
             weights_digest=served.weights_digest if served else None,
             media_tags=self.media,
+            media_digests=self.media_digests,
             prompt_tokens=self.usage[0] if self.usage else None,
             completion_tokens=self.usage[1] if self.usage else None,
             output_tag=self._output.hexdigest() if self._output is not None and attempted is None else None,

@@ -9,6 +9,7 @@ before the decision that routed it is durable (``ctx.logged()``): the commit ove
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +18,8 @@ from aiohttp import web
 
 from regiongate.api.context import RequestContext
 from regiongate.api.errors import error_bytes
+from regiongate.api.media import MediaBodies
+from regiongate.api.outputs import AudioDeltas, merge_audio_choices
 from regiongate.api.runtime import Plan, Runtime
 from regiongate.api.schema import (
     ChatRequest,
@@ -33,6 +36,7 @@ from regiongate.routing.router import Lease
 from regiongate.topology.records import Modality
 
 RUNTIME = web.AppKey("runtime", Runtime)
+_TEXT_ONLY = frozenset({Modality.TEXT})
 _SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
@@ -100,16 +104,37 @@ def _usage(usage: Usage | None) -> tuple[int, int] | None:
     return (usage.prompt_tokens, usage.completion_tokens) if usage is not None else None
 
 
+@dataclass(frozen=True, slots=True)
+class _Chat:
+    """What a chat request adds to the plain path: its media, and whether it asked for spoken output."""
+
+    media: MediaBodies | None = None
+    audio_out: bool = False
+
+
+_PLAIN = _Chat()
+
+
 async def _proxy(
-    request: web.Request, ctx: RequestContext, endpoint: Endpoint, body: dict[str, Any], plan: Plan, stream: bool
+    request: web.Request,
+    ctx: RequestContext,
+    endpoint: Endpoint,
+    body: dict[str, Any],
+    plan: Plan,
+    stream: bool,
+    chat: _Chat = _PLAIN,
 ) -> web.StreamResponse:
     runtime = request.app[RUNTIME]
-    bodies = _Bodies(body, plan)
+    bodies, media = _Bodies(body, plan), chat.media
 
     async def attempt(lease: Lease) -> _Streamed | _Whole:
         backend_id = lease.slot.id
+        if media is None:
+            payload = bodies.for_backend(backend_id)
+        else:  # checked and prepared for this backend's profile and dialect before anything is sent to it
+            payload, ctx.media_digests = await media.for_backend(backend_id)
         ctx.deciding(backend_id)
-        reply = await runtime.upstreams[backend_id].send(endpoint, bodies.for_backend(backend_id))
+        reply = await runtime.upstreams[backend_id].send(endpoint, payload)
         if stream:
             return await _first_events(reply, backend_id)
         return await _whole_body(reply, backend_id)
@@ -126,18 +151,27 @@ async def _proxy(
     if isinstance(result, _Whole):
         lease.succeeded()
         ctx.status, ctx.usage = 200, _usage(result.usage)
-        ctx.sent(result.body)
-        return web.Response(body=result.body, content_type="application/json", headers=ctx.headers())
-    return await _relay(request, ctx, lease, result)
+        data = merge_audio_choices(result.body) if chat.audio_out else result.body
+        ctx.sent(data)
+        return web.Response(body=data, content_type="application/json", headers=ctx.headers())
+    return await _relay(request, ctx, lease, result, AudioDeltas() if chat.audio_out else None)
 
 
-async def _relay(request: web.Request, ctx: RequestContext, lease: Lease, streamed: _Streamed) -> web.StreamResponse:
+async def _relay(
+    request: web.Request,
+    ctx: RequestContext,
+    lease: Lease,
+    streamed: _Streamed,
+    rewrite: Callable[[bytes], bytes] | None,
+) -> web.StreamResponse:
     response = web.StreamResponse(status=200, headers={**_SSE_HEADERS, **ctx.headers()})
     ctx.status = 200
     try:
         await response.prepare(request)
         events: bytes | None = streamed.first
         while events is not None:
+            if rewrite is not None:
+                events = rewrite(events)
             ctx.sent(events)
             await response.write(events)
             events = await streamed.events.next_events()
@@ -172,8 +206,14 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
         ctx.note_input(chat)
         modalities = chat_modalities(chat)
         ctx.model, ctx.modalities = chat.model, modalities
-        plan = runtime.plan(ctx.tenant, chat.model, modalities)
-        return await _proxy(request, ctx, Endpoint.CHAT, body, plan, chat.stream)
+        audio_out = chat.wants_audio
+        plan = runtime.plan(ctx.tenant, chat.model, modalities, audio_out=audio_out)
+        if modalities == _TEXT_ONLY and not audio_out:
+            return await _proxy(request, ctx, Endpoint.CHAT, body, plan, chat.stream)
+        media = None
+        if modalities != _TEXT_ONLY:
+            media = MediaBodies(runtime.media, body, plan, runtime.tenant_salt(ctx.tenant))
+        return await _proxy(request, ctx, Endpoint.CHAT, body, plan, chat.stream, _Chat(media, audio_out))
 
 
 async def embeddings(request: web.Request) -> web.StreamResponse:

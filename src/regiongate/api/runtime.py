@@ -15,18 +15,21 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from regiongate.api.auth import KeyRing
+from regiongate.api.capabilities import capable, incapable, lacking_input
+from regiongate.api.media import MediaGate
 from regiongate.backends.openai import OpenAIUpstream
 from regiongate.backends.protocol import Upstream
 from regiongate.errors import MisdirectedRequest, ModelNotFound, PermissionDenied, UnsupportedModality
 from regiongate.ledger.decisions import DecisionRecord, DecisionSink, salted_digest
 from regiongate.ledger.leaves import tenant_salt
 from regiongate.ledger.sink import LedgerSink
+from regiongate.media.fetch import SafeFetcher
 from regiongate.policy.matrix import ComplianceMatrix
 from regiongate.routing.breaker import CircuitBreaker
 from regiongate.routing.router import Router
 from regiongate.routing.selection import BackendSlot
 from regiongate.settings import ServeSettings
-from regiongate.topology.records import Backend, Datacenter, Gateway, Modality, Tenant, Topology
+from regiongate.topology.records import Backend, Datacenter, Gateway, Modality, ServedModel, Tenant, Topology
 
 log = logging.getLogger("regiongate.runtime")
 
@@ -38,6 +41,7 @@ class Plan:
     model: str
     slots: tuple[BackendSlot, ...]
     served_as: Mapping[str, str]  # backend id -> the backend's own model name
+    served: Mapping[str, ServedModel]  # backend id -> the model as that backend serves it (profile, dialect)
 
 
 def today() -> dt.date:
@@ -51,6 +55,8 @@ class Runtime:
         topology: Topology,
         sink: DecisionSink,
         upstreams: Mapping[str, Upstream] | None = None,
+        *,
+        fetcher: SafeFetcher | None = None,
     ) -> None:
         self.settings = settings
         self.topology = topology
@@ -72,10 +78,12 @@ class Runtime:
         self.upstreams: Mapping[str, Upstream] = upstreams or {
             b.id: OpenAIUpstream(b.id, _url(b), timeouts=settings.timeouts) for b in topology.backends.values()
         }
+        # One pool and one SSRF-safe fetcher for every media part this process prepares (``fetcher``: tests).
+        self.media = MediaGate(settings.media, fetcher=fetcher)
         self._tasks: list[asyncio.Task[None]] = []
         # Plans are pure functions of the matrix: cached until it is rebuilt. Bounded by tenants x models x
-        # modality subsets that have candidates (refusals raise and are not cached).
-        self._plans: dict[tuple[str, str, frozenset[Modality]], Plan] = {}
+        # modality subsets x audio output that have candidates (refusals raise and are not cached).
+        self._plans: dict[tuple[str, str, frozenset[Modality], bool], Plan] = {}
 
     # -- deciding -------------------------------------------------------------------------------------------------
 
@@ -96,15 +104,22 @@ class Runtime:
             headers={"X-Regiongate-Compliant-Gateways": ", ".join(g.url for g in compliant)},
         )
 
-    def plan(self, tenant: Tenant, model: str, modalities: frozenset[Modality]) -> Plan:
-        key = (tenant.id, model, modalities)
+    def plan(self, tenant: Tenant, model: str, modalities: frozenset[Modality], *, audio_out: bool = False) -> Plan:
+        """The compliant candidates, narrowed to those that can serve the request as asked (audio output, video
+        in a form the backend takes): capabilities only ever remove members of the compliant set."""
+        key = (tenant.id, model, modalities, audio_out)
         found = self._plans.get(key)
         if found is None:
-            ids = self.matrix.candidates(tenant.id, model, modalities)
-            if not ids:
+            compliant = self.matrix.candidates(tenant.id, model, modalities)
+            if not compliant:
                 raise self._why_empty(tenant, model, modalities)
-            served_as = {bid: self.topology.backends[bid].models[model].served_as for bid in ids}
-            found = self._plans[key] = Plan(model, self.router.slots_for(ids), served_as)
+            backends = self.topology.backends
+            ids = capable(compliant, backends, model, modalities, audio_out)
+            if not ids:
+                raise incapable(tenant.id, compliant, backends, model, modalities, audio_out)
+            served = {bid: backends[bid].models[model] for bid in ids}
+            served_as = {bid: m.served_as for bid, m in served.items()}
+            found = self._plans[key] = Plan(model, self.router.slots_for(ids), served_as, served)
         return found
 
     def _why_empty(
@@ -118,7 +133,12 @@ class Runtime:
                 param="model",
             )
         extra = sorted(m.value for m in modalities - text_only)
-        why = _explain(self.matrix.refusals(tenant.id, model, modalities))
+        compliant = self.matrix.candidates(tenant.id, model, text_only)
+        lacking = lacking_input(compliant, self.topology.backends, model, modalities)
+        if lacking:
+            why = f"Compliant backends lacking {', '.join(extra)}: {', '.join(lacking)}."
+        else:  # the policy itself refuses this modality
+            why = _explain(self.matrix.refusals(tenant.id, model, modalities))
         return UnsupportedModality(
             f"No backend compliant with tenant {tenant.id}'s policy serves `{model}` with input "
             f"{', '.join(extra)}. {why}",
@@ -167,6 +187,7 @@ class Runtime:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await asyncio.gather(*(u.close() for u in self.upstreams.values()))
+        await self.media.close()
         await self.sink.close()
 
     def reachable_backends(self) -> list[str]:

@@ -71,6 +71,14 @@ class StreamOptions(msgspec.Struct):
     include_usage: bool = False
 
 
+class AudioOutput(msgspec.Struct):
+    """OpenAI's ``audio`` request field: the voice and format of spoken output. Values are the backend's to judge
+    (Qwen-Omni's voices are not OpenAI's); the gateway only routes on *whether* audio is asked for."""
+
+    voice: str | dict[str, Any] | None = None
+    format: str | None = None
+
+
 class ChatRequest(msgspec.Struct):
     model: str
     messages: list[Message]
@@ -79,6 +87,12 @@ class ChatRequest(msgspec.Struct):
     max_tokens: int | None = None
     max_completion_tokens: int | None = None
     n: int | None = None
+    modalities: list[Literal["text", "audio"]] | None = None  # output modalities
+    audio: AudioOutput | None = None
+
+    @property
+    def wants_audio(self) -> bool:
+        return self.modalities is not None and "audio" in self.modalities
 
 
 class EmbeddingsRequest(msgspec.Struct):

@@ -7,6 +7,7 @@ type, to the upstream errors of :mod:`regiongate.errors`; the rest of the gatewa
 from __future__ import annotations
 
 import asyncio
+import io
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -20,6 +21,9 @@ from regiongate.errors import UpstreamError, UpstreamOverloaded, UpstreamRejecte
 # topology is wrong (e.g. 404: the topology says it serves the model) and another candidate should be tried.
 _RELAYED_CLIENT_STATUSES = frozenset({400, 413, 422})
 _ERROR_BODY_LIMIT = 64 * 1024
+# Bodies above this (media) go as a BytesIO, which aiohttp writes in chunks, yielding to the loop between them (it
+# warns about larger raw bytes).
+_LARGE_BODY = 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,7 +132,8 @@ class OpenAIUpstream:
         url = f"{self._base}/{endpoint.value}"
         try:
             async with asyncio.timeout(self._timeouts.first_byte):
-                response = await self._client().post(url, data=body, headers={"Content-Type": "application/json"})
+                data = io.BytesIO(body) if len(body) > _LARGE_BODY else body
+                response = await self._client().post(url, data=data, headers={"Content-Type": "application/json"})
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise map_client_exception(exc, self.backend_id) from exc
         if response.status >= 300:

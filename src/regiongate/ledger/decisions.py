@@ -42,6 +42,8 @@ class DecisionRecord(msgspec.Struct, frozen=True, kw_only=True):
     operators: tuple[str, ...] = ()  # the datacenter's service and facility operators and subprocessors
     weights_digest: str | None = None  # of the model as the chosen backend declares it
     media_tags: tuple[str, ...] = ()  # HMAC(tenant salt, "media" ‖ reference) per media part of the input
+    # Per media part, in order: HMAC-SHA256(tenant salt, the part as normalized for the backend), hex. Never bytes.
+    media_digests: tuple[str, ...] = ()
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     output_tag: str | None = None  # HMAC(tenant salt, "output" ‖ the body bytes sent)

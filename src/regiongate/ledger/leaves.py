@@ -45,6 +45,9 @@ class DecisionLeaf(
     weights: str | None  # the served model's declared weights digest
     modalities: tuple[str, ...]
     media: tuple[str, ...]  # tag("media", reference) of each media part of the input
+    # HMAC(tenant salt, normalized part) of each media part as this backend was sent it (after validation and
+    # conversion to its profile and dialect): which media went where, never the media.
+    media_digests: tuple[str, ...] = ()
     reason: str | None  # a refusal's error code
     at_ms: int
 

@@ -38,6 +38,7 @@ def decision_leaf(record: DecisionRecord, at: float) -> DecisionLeaf:
         weights=record.weights_digest,
         modalities=record.modalities,
         media=record.media_tags,
+        media_digests=record.media_digests,
         reason=None if routed else record.reason,
         at_ms=millis(at),
     )

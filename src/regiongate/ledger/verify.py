@@ -107,6 +107,7 @@ def _describe(index: int, leaf: Leaf) -> str:
             f"leaf {index}: decision #{leaf.attempt}: route {leaf.model} to backend {leaf.backend} in datacenter "
             f"{leaf.datacenter} ({leaf.country}), operated by {', '.join(leaf.operators)}; weights "
             f"{leaf.weights or 'not declared'}; policy {leaf.policy[:16]}…; {_when(leaf.at_ms)}"
+            + (f"; {len(leaf.media_digests)} media part(s) sent, digested" if leaf.media_digests else "")
         )
     tokens = f"{leaf.prompt_tokens}+{leaf.completion_tokens} tokens" if leaf.prompt_tokens is not None else "no usage"
     return (

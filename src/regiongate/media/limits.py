@@ -9,8 +9,6 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass, fields
 
-from PIL import Image, PngImagePlugin
-
 _MIB = 1024 * 1024
 
 
@@ -56,6 +54,9 @@ def configure_pillow(limits: MediaLimits) -> None:
     global _configured_pixels
     if _configured_pixels == limits.max_image_pixels:
         return
+    # Imported here so that the limits themselves (read by the gateway's settings) need no media libraries.
+    from PIL import Image, PngImagePlugin
+
     Image.MAX_IMAGE_PIXELS = limits.max_image_pixels
     # Pillow warns between the limit and twice it and raises only above: treat both as "too many pixels".
     warnings.filterwarnings("error", category=Image.DecompressionBombWarning)

@@ -66,7 +66,8 @@ NormalizedPart = NormalizedImage | NormalizedAudio | NormalizedVideo
 
 def part_digest(salt: bytes, part: NormalizedPart) -> str:
     """HMAC-SHA256 over every blob of the part, each framed by its type and length so no two parts collide. Keyed
-    with the deployment's salt: a record can prove which media was sent without letting a reader test guesses."""
+    with a secret salt (the gateway uses the tenant's): a record can prove which media was sent without letting a
+    reader test guesses."""
     mac = hmac.new(salt, digestmod=hashlib.sha256)
     for blob in part.blobs():
         mac.update(blob.mime.encode() + b"\0" + len(blob.data).to_bytes(8, "big"))

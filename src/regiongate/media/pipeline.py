@@ -7,8 +7,9 @@ shared queue by itself. The event loop only fetches and counts: every step propo
 both ways, decoding, the digest) runs in the pool. When several parts fail, the error names the earliest one,
 whichever failed first.
 
-The decision record gets one HMAC-SHA256 digest per normalized part, keyed with the deployment's salt: enough to
-prove later which media a backend was sent, without the record holding (or a reader recovering) the media.
+The decision record gets one HMAC-SHA256 digest per normalized part, keyed with a secret salt (the gateway gives
+the tenant's own, as for every tag in the log): enough to prove later which media a backend was sent, without the
+record holding (or a reader recovering) the media.
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ async def prepare_messages(
     """Messages ready for the backend (the input is not modified). Raises ``InvalidMedia`` naming the part, or the
     pool's 503s (:class:`~regiongate.media.pool.MediaBusy`) when the gateway is saturated."""
     if not salt:
-        raise ValueError("prepare_messages needs the deployment's salt")
+        raise ValueError("prepare_messages needs a salt")
     refs = find_media(messages)
     if not refs:
         return PreparedMedia(messages, (), 0)

@@ -39,7 +39,7 @@ class MediaJob:
 @dataclass(frozen=True, slots=True)
 class PreparedPart:
     parts: list[dict[str, Any]]  # the content parts to send in place of the client's one
-    digest: str  # HMAC-SHA256 of the normalized media under the deployment's salt
+    digest: str  # HMAC-SHA256 of the normalized media under the salt given
     received_bytes: int
 
 

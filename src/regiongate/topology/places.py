@@ -29,13 +29,21 @@ ENGINES: Mapping[str, Engine] = MappingProxyType({e.value: e for e in Engine})
 MODALITIES: Mapping[str, Modality] = MappingProxyType({m.value: m for m in Modality})
 # Schemes a policy may require even if no datacenter of the file declares them yet (architecture.md §1).
 KNOWN_SCHEMES = frozenset({"SecNumCloud", "C5", "ISO27001", "GaiaX"})
+# Media profiles and wire dialects a backend or model may declare: the names of regiongate.media.profiles.PROFILES and
+# regiongate.media.dialects.WireDialect (kept here as data so loading a topology needs no media libraries; a test
+# checks the two agree).
+MEDIA_PROFILES: Mapping[str, str] = MappingProxyType(
+    {n: n for n in ("passthrough", "qwen-omni", "qwen2.5-omni", "qwen3-omni")}
+)
+DIALECTS: Mapping[str, str] = MappingProxyType({n: n for n in ("openai", "vllm", "dashscope")})
 _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 _MODEL_NAME = re.compile(r"^[^\s\x00-\x1f]{1,256}$")  # public names appear in requests and headers: no spaces
 
 _DC_REQUIRED = ("region", "country", "city", "facility_operator", "service_operator")
 _DC_OPTIONAL = ("subprocessors", "certifications", "data_handling")
 _BACKEND_REQUIRED = ("datacenter", "engine", "accelerator", "capacity", "models")
-_BACKEND_OPTIONAL = ("url", "max_concurrency", "data_handling", "model_path")
+_BACKEND_OPTIONAL = ("url", "max_concurrency", "data_handling", "model_path", "media_profile", "dialect")
+_MODEL_OPTIONAL = ("served_as", "weights_digest", "media_profile", "dialect")
 _HANDLING_KEYS = ("retention_days", "abuse_logging", "human_review", "storage_in", "staff_access_from", "keys_held_by")
 
 
@@ -124,7 +132,9 @@ def _backend(
     spec = f.opt("data_handling", _handling(reader)) or DataHandlingSpec()
     accelerator = f.get("accelerator", _accelerator(reader))
     capacity = f.get("capacity", lambda v, p: reader.number(v, p, 0, above=True))
-    models = f.get("models", _models(reader))
+    media_profile = f.opt("media_profile", lambda v, p: reader.choice(v, p, MEDIA_PROFILES)) or "passthrough"
+    dialect = f.opt("dialect", lambda v, p: reader.choice(v, p, DIALECTS)) or "openai"
+    models = f.get("models", _models(reader, media_profile, dialect))
     max_concurrency = f.opt("max_concurrency", lambda v, p: reader.integer(v, p, minimum=1))
     dc = dcs.get(dcid)
     if dc is None:
@@ -141,6 +151,8 @@ def _backend(
         url=url,
         max_concurrency=max_concurrency,
         model_path=model_path,
+        media_profile=media_profile,
+        dialect=dialect,
     )
 
 
@@ -163,20 +175,22 @@ def _accelerator(reader: Reader) -> Callable[[object, str], Accelerator]:
     return read
 
 
-def _models(reader: Reader) -> Callable[[object, str], Mapping[str, ServedModel]]:
+def _models(reader: Reader, media_profile: str, dialect: str) -> Callable[[object, str], Mapping[str, ServedModel]]:
+    """The backend's models; ``media_profile`` and ``dialect`` are the backend's, for models declaring none."""
+
     def read(value: object, path: str) -> Mapping[str, ServedModel]:
         models = {}
         for name, body in reader.mapping(value, path, "model").items():
-            models[name] = _served_model(reader, name, body, join(path, name))
+            models[name] = _served_model(reader, name, body, join(path, name), (media_profile, dialect))
         return MappingProxyType(models)
 
     return read
 
 
-def _served_model(reader: Reader, name: str, body: object, path: str) -> ServedModel:
+def _served_model(reader: Reader, name: str, body: object, path: str, media: tuple[str, str]) -> ServedModel:
     if _MODEL_NAME.match(name) is None:
         raise reader.error(path, f"bad model name {name!r}: no spaces or control characters, at most 256")
-    f = reader.fields(body, path, ("input", "output"), ("served_as", "weights_digest"))
+    f = reader.fields(body, path, ("input", "output"), _MODEL_OPTIONAL)
 
     def modalities(v: object, p: str) -> frozenset[Modality]:
         return frozenset(reader.items(v, p, lambda m, q: reader.choice(m, q, MODALITIES)))
@@ -187,6 +201,8 @@ def _served_model(reader: Reader, name: str, body: object, path: str) -> ServedM
         input=f.get("input", modalities),
         output=f.get("output", modalities),
         weights_digest=f.opt("weights_digest", lambda v, p: _digest(reader, v, p)),
+        media_profile=f.opt("media_profile", lambda v, p: reader.choice(v, p, MEDIA_PROFILES)) or media[0],
+        dialect=f.opt("dialect", lambda v, p: reader.choice(v, p, DIALECTS)) or media[1],
     )
 
 

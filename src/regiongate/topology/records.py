@@ -159,6 +159,10 @@ class ServedModel:
     input: frozenset[Modality]
     output: frozenset[Modality]
     weights_digest: str | None = None
+    # How the gateway prepares media for this model (``regiongate.media.profiles``) and writes it on the wire
+    # (``regiongate.media.dialects``): the model's own declaration, else its backend's, else these defaults.
+    media_profile: str = "passthrough"
+    dialect: str = "openai"
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,6 +177,8 @@ class Backend:
     url: str | None = None  # base URL ending in /v1; required for engine openai
     max_concurrency: int | None = None
     model_path: str | None = None  # embedded engine: a local GGUF file
+    media_profile: str = "passthrough"  # the default of its models (each ServedModel holds the effective one)
+    dialect: str = "openai"
 
 
 @dataclass(frozen=True, slots=True)
