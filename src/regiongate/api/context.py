@@ -46,6 +46,7 @@ class RequestContext:
     __slots__ = (
         "_decided",
         "_output",
+        "_tag",
         "attempts",
         "backend",
         "media",
@@ -78,6 +79,7 @@ class RequestContext:
         self.usage: tuple[int, int] | None = None  # prompt, completion tokens as the backend reported them
         self._decided: Awaitable[object] = DONE
         self._output: hmac.HMAC | None = None
+        self._tag: tuple[Tenant | None, str] | None = None
 
     @classmethod
     @asynccontextmanager
@@ -138,11 +140,17 @@ class RequestContext:
             headers["X-Regiongate-Receipt"] = self.request_id
         return headers
 
+    def _request_tag(self) -> str:
+        # Once per request, though every decision and the outcome carry it (the tenant is known by then: the
+        # first decision is made after authentication, and a refusal before it has no tenant and no salt to vary).
+        if self._tag is None or self._tag[0] is not self.tenant:
+            self._tag = (self.tenant, tag(self.runtime.tenant_salt(self.tenant), "request", self.request_id))
+        return self._tag[1]
+
     def decision(self, attempted: Backend | None = None) -> DecisionRecord:
         """The record as it stands: the final one, or (``attempted``) the decision to try that backend."""
         runtime = self.runtime
         backend = attempted or self.backend
-        salt = runtime.tenant_salt(self.tenant)
         dc = runtime.topology.datacenters[backend.datacenter] if backend else None
         served = backend.models.get(self.model) if backend and self.model else None
         return DecisionRecord(
@@ -161,8 +169,8 @@ class RequestContext:
             reason=self.reason,
             started_at=self.started_at,
             ended_at=time.time(),
-            tenant_tag=tag(salt, "tenant", self.tenant.id if self.tenant else ""),
-            request_tag=tag(salt, "request", self.request_id),
+            tenant_tag=runtime.tenant_tag(self.tenant),
+            request_tag=self._request_tag(),
             country=dc.country if dc else None,
             operators=dc.parties if dc else (),
             weights_digest=served.weights_digest if served else None,

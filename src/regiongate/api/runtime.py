@@ -21,7 +21,7 @@ from regiongate.backends.openai import OpenAIUpstream
 from regiongate.backends.protocol import Upstream
 from regiongate.errors import MisdirectedRequest, ModelNotFound, PermissionDenied, UnsupportedModality
 from regiongate.ledger.decisions import DecisionRecord, DecisionSink, salted_digest
-from regiongate.ledger.leaves import tenant_salt
+from regiongate.ledger.leaves import tag, tenant_salt
 from regiongate.ledger.sink import LedgerSink
 from regiongate.media.fetch import SafeFetcher
 from regiongate.policy.matrix import ComplianceMatrix
@@ -66,6 +66,8 @@ class Runtime:
         # Receipts exist only where decisions go to the verifiable log (tests may use a plain sink).
         self.ledger = sink.ledger if isinstance(sink, LedgerSink) else None
         self._salts: dict[str, bytes] = {}
+        self._tenant_hashes: dict[str, str] = {}
+        self._tenant_tags: dict[str, str] = {}
         self.keys = KeyRing(topology.tenants.values())
         self.matrix = ComplianceMatrix.build(topology, today())
         self.router = Router(
@@ -151,7 +153,20 @@ class Runtime:
     # -- recording ------------------------------------------------------------------------------------------------
 
     def tenant_hash(self, tenant: Tenant | None) -> str:
-        return salted_digest(self.settings.salt, tenant.id) if tenant else ""
+        """HMAC(deployment salt, tenant id): constant per tenant, so computed once, not on every request."""
+        tenant_id = tenant.id if tenant else ""
+        found = self._tenant_hashes.get(tenant_id)
+        if found is None:
+            found = self._tenant_hashes[tenant_id] = salted_digest(self.settings.salt, tenant_id) if tenant else ""
+        return found
+
+    def tenant_tag(self, tenant: Tenant | None) -> str:
+        """The tenant's tag in the log, under its own salt: constant per tenant too."""
+        tenant_id = tenant.id if tenant else ""
+        found = self._tenant_tags.get(tenant_id)
+        if found is None:
+            found = self._tenant_tags[tenant_id] = tag(self.tenant_salt(tenant), "tenant", tenant_id)
+        return found
 
     def tenant_salt(self, tenant: Tenant | None) -> bytes:
         """The tenant's own salt for its tags in the log (given to it in its receipts; never the deployment's)."""
