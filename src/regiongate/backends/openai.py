@@ -29,8 +29,8 @@ _LARGE_BODY = 1024 * 1024
 @dataclass(frozen=True, slots=True)
 class Timeouts:
     connect: float = 3.0  # seconds to establish a connection
-    first_byte: float = 120.0  # seconds until the status line (a long prompt's prefill counts here)
-    read: float = 60.0  # seconds between two chunks of the body
+    first_byte: float = 120.0  # seconds of silence allowed before the status line (prefill, a non-streamed answer)
+    read: float = 60.0  # seconds of silence allowed between chunks; the adapter enforces max(first_byte, read)
 
 
 class _ErrorBody(msgspec.Struct):
@@ -118,7 +118,11 @@ class OpenAIUpstream:
         # Created lazily so it binds to the running loop; one pool per backend keeps connections warm.
         if self._session is None:
             connector = aiohttp.TCPConnector(limit=self._max_connections, ttl_dns_cache=60)
-            timeout = aiohttp.ClientTimeout(total=None, connect=self._timeouts.connect, sock_read=self._timeouts.read)
+            # One socket-read deadline bounds every wait for the backend's next byte, the status line included (a
+            # non-streamed answer's headers come only when generation is done). aiohttp keeps that timer anyway, so
+            # a separate per-request deadline would only add a second timer to every request.
+            silence = max(self._timeouts.first_byte, self._timeouts.read)
+            timeout = aiohttp.ClientTimeout(total=None, connect=self._timeouts.connect, sock_read=silence)
             self._session = aiohttp.ClientSession(
                 connector=connector,
                 timeout=timeout,
@@ -131,9 +135,8 @@ class OpenAIUpstream:
     async def send(self, endpoint: Endpoint, body: bytes) -> OpenAIReply:
         url = f"{self._base}/{endpoint.value}"
         try:
-            async with asyncio.timeout(self._timeouts.first_byte):
-                data = io.BytesIO(body) if len(body) > _LARGE_BODY else body
-                response = await self._client().post(url, data=data, headers={"Content-Type": "application/json"})
+            data = io.BytesIO(body) if len(body) > _LARGE_BODY else body
+            response = await self._client().post(url, data=data, headers={"Content-Type": "application/json"})
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise map_client_exception(exc, self.backend_id) from exc
         if response.status >= 300:
