@@ -71,7 +71,7 @@ class _Bodies:
         self._encoded: dict[str, bytes] = {}
 
     def for_backend(self, backend_id: str) -> bytes:
-        name = self._plan.served_as[backend_id]
+        name = self._plan.served[backend_id].served_as
         found = self._encoded.get(name)
         if found is None:
             self._body["model"] = name
@@ -208,12 +208,11 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
         ctx.model, ctx.modalities = chat.model, modalities
         audio_out = chat.wants_audio
         plan = runtime.plan(ctx.tenant, chat.model, modalities, audio_out=audio_out)
-        if modalities == _TEXT_ONLY and not audio_out:
-            return await _proxy(request, ctx, Endpoint.CHAT, body, plan, chat.stream)
         media = None
         if modalities != _TEXT_ONLY:
             media = MediaBodies(runtime.media, body, plan, runtime.tenant_salt(ctx.tenant))
-        return await _proxy(request, ctx, Endpoint.CHAT, body, plan, chat.stream, _Chat(media, audio_out))
+        extras = _Chat(media, audio_out) if media is not None or audio_out else _PLAIN
+        return await _proxy(request, ctx, Endpoint.CHAT, body, plan, chat.stream, extras)
 
 
 async def embeddings(request: web.Request) -> web.StreamResponse:

@@ -40,7 +40,6 @@ class Plan:
 
     model: str
     slots: tuple[BackendSlot, ...]
-    served_as: Mapping[str, str]  # backend id -> the backend's own model name
     served: Mapping[str, ServedModel]  # backend id -> the model as that backend serves it (profile, dialect)
 
 
@@ -120,8 +119,7 @@ class Runtime:
             if not ids:
                 raise incapable(tenant.id, compliant, backends, model, modalities, audio_out)
             served = {bid: backends[bid].models[model] for bid in ids}
-            served_as = {bid: m.served_as for bid, m in served.items()}
-            found = self._plans[key] = Plan(model, self.router.slots_for(ids), served_as, served)
+            found = self._plans[key] = Plan(model, self.router.slots_for(ids), served)
         return found
 
     def _why_empty(
