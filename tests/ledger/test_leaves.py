@@ -15,6 +15,7 @@ from regiongate.ledger.leaves import (
     DecisionLeaf,
     Leaf,
     OutcomeLeaf,
+    Tagger,
     decode_leaf,
     encode_leaf,
     output_hasher,
@@ -92,6 +93,13 @@ def test_tags_need_the_tenant_salt_and_differ_per_tenant() -> None:
     hasher.update(b"hello ")
     hasher.update(b"world")
     assert hasher.hexdigest() == tag(salt_a, "output", b"hello world")
+
+
+@given(salt=st.binary(max_size=100), label=st.sampled_from(["request", "media", "tenant", "output"]), value=text)
+def test_the_precomputed_tagger_is_the_same_hmac(salt: bytes, label: str, value: str) -> None:
+    # Keys longer than SHA-256's 64-byte block are hashed first (RFC 2104): both branches are drawn.
+    assert Tagger(salt).tag(label, value) == tag(salt, label, value)
+    assert Tagger(salt).tag(label, value.encode()) == tag(salt, label, value.encode())
 
 
 def test_leaves_from_a_record_hold_no_content_and_no_clear_tenant() -> None:

@@ -9,7 +9,7 @@ before the decision that routed it is durable (``ctx.logged()``): the commit ove
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +17,7 @@ import msgspec
 from aiohttp import web
 
 from regiongate.api.context import RequestContext
-from regiongate.api.errors import error_bytes
+from regiongate.api.errors import error_bytes, error_response
 from regiongate.api.media import MediaBodies
 from regiongate.api.outputs import AudioDeltas, merge_audio_choices
 from regiongate.api.runtime import Plan, Runtime
@@ -31,7 +31,7 @@ from regiongate.api.schema import (
 )
 from regiongate.api.sse import SseStream, Usage
 from regiongate.backends.protocol import Endpoint, UpstreamReply
-from regiongate.errors import UpstreamError
+from regiongate.errors import ApiError, UpstreamError
 from regiongate.routing.router import Lease
 from regiongate.topology.records import Modality
 
@@ -117,6 +117,7 @@ _PLAIN = _Chat()
 
 async def _proxy(
     request: web.Request,
+    runtime: Runtime,
     ctx: RequestContext,
     endpoint: Endpoint,
     body: dict[str, Any],
@@ -124,7 +125,6 @@ async def _proxy(
     stream: bool,
     chat: _Chat = _PLAIN,
 ) -> web.StreamResponse:
-    runtime = request.app[RUNTIME]
     bodies, media = _Bodies(body, plan), chat.media
 
     async def attempt(lease: Lease) -> _Streamed | _Whole:
@@ -195,36 +195,59 @@ async def _relay(
     return response
 
 
-async def chat_completions(request: web.Request) -> web.StreamResponse:
-    runtime = request.app[RUNTIME]
-    async with RequestContext.open(request, runtime) as ctx:
-        ctx.tenant = runtime.authenticate(request.headers.get("Authorization"))
-        runtime.admit(ctx.tenant)
-        body = decode_body(await request.read())
-        chat = convert(body, ChatRequest)
-        validate_chat(chat)
-        ctx.note_input(chat)
-        modalities = chat_modalities(chat)
-        ctx.model, ctx.modalities = chat.model, modalities
-        audio_out = chat.wants_audio
-        plan = runtime.plan(ctx.tenant, chat.model, modalities, audio_out=audio_out)
-        media = None
-        if modalities != _TEXT_ONLY:
-            media = MediaBodies(runtime.media, body, plan, runtime.tenant_salt(ctx.tenant))
-        extras = _Chat(media, audio_out) if media is not None or audio_out else _PLAIN
-        return await _proxy(request, ctx, Endpoint.CHAT, body, plan, chat.stream, extras)
+Work = Callable[[web.Request, Runtime, RequestContext], Awaitable[web.StreamResponse]]
 
 
-async def embeddings(request: web.Request) -> web.StreamResponse:
-    runtime = request.app[RUNTIME]
-    async with RequestContext.open(request, runtime) as ctx:
-        ctx.tenant = runtime.authenticate(request.headers.get("Authorization"))
-        runtime.admit(ctx.tenant)
-        body = decode_body(await request.read())
-        parsed = convert(body, EmbeddingsRequest)
-        ctx.model, ctx.modalities = parsed.model, frozenset({Modality.TEXT})
-        plan = runtime.plan(ctx.tenant, parsed.model, ctx.modalities)
-        return await _proxy(request, ctx, Endpoint.EMBEDDINGS, body, plan, stream=False)
+def _recorded(work: Work) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    """A handler whose request leaves exactly one decision record, answered or refused, whatever raised."""
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        runtime = request.app[RUNTIME]
+        ctx = RequestContext(runtime)
+        try:
+            return await work(request, runtime, ctx)
+        except ApiError as exc:
+            ctx.refused(exc)
+            return error_response(exc)
+        except BaseException:
+            ctx.crashed()
+            raise
+        finally:
+            ctx.finish()
+
+    return handler
+
+
+async def _chat(request: web.Request, runtime: Runtime, ctx: RequestContext) -> web.StreamResponse:
+    ctx.tenant = runtime.authenticate(request.headers.get("Authorization"))
+    runtime.admit(ctx.tenant)
+    body = decode_body(await request.read())
+    chat = convert(body, ChatRequest)
+    validate_chat(chat)
+    ctx.note_input(chat)
+    modalities = chat_modalities(chat)
+    ctx.model, ctx.modalities = chat.model, modalities
+    audio_out = chat.wants_audio
+    plan = runtime.plan(ctx.tenant, chat.model, modalities, audio_out=audio_out)
+    media = None
+    if modalities != _TEXT_ONLY:
+        media = MediaBodies(runtime.media, body, plan, runtime.tenant_salt(ctx.tenant))
+    extras = _Chat(media, audio_out) if media is not None or audio_out else _PLAIN
+    return await _proxy(request, runtime, ctx, Endpoint.CHAT, body, plan, chat.stream, extras)
+
+
+async def _embeddings(request: web.Request, runtime: Runtime, ctx: RequestContext) -> web.StreamResponse:
+    ctx.tenant = runtime.authenticate(request.headers.get("Authorization"))
+    runtime.admit(ctx.tenant)
+    body = decode_body(await request.read())
+    parsed = convert(body, EmbeddingsRequest)
+    ctx.model, ctx.modalities = parsed.model, _TEXT_ONLY
+    plan = runtime.plan(ctx.tenant, parsed.model, ctx.modalities)
+    return await _proxy(request, runtime, ctx, Endpoint.EMBEDDINGS, body, plan, stream=False)
+
+
+chat_completions = _recorded(_chat)
+embeddings = _recorded(_embeddings)
 
 
 class _ModelCard(msgspec.Struct):

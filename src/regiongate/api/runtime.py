@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import hmac
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -17,11 +18,12 @@ from dataclasses import dataclass
 from regiongate.api.auth import KeyRing
 from regiongate.api.capabilities import capable, incapable, lacking_input
 from regiongate.api.media import MediaGate
+from regiongate.api.place import Place
 from regiongate.backends.openai import OpenAIUpstream
 from regiongate.backends.protocol import Upstream
 from regiongate.errors import MisdirectedRequest, ModelNotFound, PermissionDenied, UnsupportedModality
 from regiongate.ledger.decisions import DecisionRecord, DecisionSink, salted_digest
-from regiongate.ledger.leaves import tag, tenant_salt
+from regiongate.ledger.leaves import Tagger, output_hasher, tag, tenant_salt
 from regiongate.ledger.sink import LedgerSink
 from regiongate.media.fetch import SafeFetcher
 from regiongate.policy.matrix import ComplianceMatrix
@@ -65,6 +67,9 @@ class Runtime:
         # Receipts exist only where decisions go to the verifiable log (tests may use a plain sink).
         self.ledger = sink.ledger if isinstance(sink, LedgerSink) else None
         self._salts: dict[str, bytes] = {}
+        self._output_hashers: dict[str, hmac.HMAC] = {}
+        self._taggers: dict[str, Tagger] = {}
+        self._modality_names: dict[frozenset[Modality], tuple[str, ...]] = {}
         self._tenant_hashes: dict[str, str] = {}
         self._tenant_tags: dict[str, str] = {}
         self.keys = KeyRing(topology.tenants.values())
@@ -85,6 +90,11 @@ class Runtime:
         # Plans are pure functions of the matrix: cached until it is rebuilt. Bounded by tenants x models x
         # modality subsets x audio output that have candidates (refusals raise and are not cached).
         self._plans: dict[tuple[str, str, frozenset[Modality], bool], Plan] = {}
+        # The x-regiongate-* headers that depend only on where the answer came from, built once per backend.
+        here, dcs = self.datacenter, topology.datacenters
+        self._places = {None: Place.nowhere(self.gateway, here)} | {
+            b.id: Place.of(self.gateway, here, b, dcs[b.datacenter]) for b in topology.backends.values()
+        }
 
     # -- deciding -------------------------------------------------------------------------------------------------
 
@@ -172,6 +182,36 @@ class Runtime:
         found = self._salts.get(tenant_id)
         if found is None:
             found = self._salts[tenant_id] = tenant_salt(self.settings.salt, tenant_id)
+        return found
+
+    def output_hasher(self, tenant: Tenant | None) -> hmac.HMAC:
+        """A fresh running tag("output", …) under the tenant's salt: a copy of one keyed per tenant (cheaper than
+        keying a new HMAC on every request)."""
+        tenant_id = tenant.id if tenant else ""
+        found = self._output_hashers.get(tenant_id)
+        if found is None:
+            found = self._output_hashers[tenant_id] = output_hasher(self.tenant_salt(tenant))
+        return found.copy()
+
+    def place(self, backend: Backend | None) -> Place:
+        return self._places[backend.id if backend is not None else None]
+
+    def response_headers(self, backend: Backend | None) -> dict[str, str]:
+        """A new dict of the headers every answer from ``backend`` (None: from no backend) carries."""
+        return dict(self.place(backend).headers)
+
+    def tagger(self, tenant: Tenant | None) -> Tagger:
+        """Tags under the tenant's own salt (what its receipts let it recompute)."""
+        tenant_id = tenant.id if tenant else ""
+        found = self._taggers.get(tenant_id)
+        if found is None:
+            found = self._taggers[tenant_id] = Tagger(self.tenant_salt(tenant))
+        return found
+
+    def modality_names(self, modalities: frozenset[Modality]) -> tuple[str, ...]:
+        found = self._modality_names.get(modalities)
+        if found is None:
+            found = self._modality_names[modalities] = tuple(sorted(m.value for m in modalities))
         return found
 
     @property

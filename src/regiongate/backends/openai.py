@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import aiohttp
 import msgspec
+from yarl import URL
 
 from regiongate.backends.protocol import Endpoint
 from regiongate.errors import UpstreamError, UpstreamOverloaded, UpstreamRejected, UpstreamTimeout
@@ -110,6 +111,8 @@ class OpenAIUpstream:
     def __init__(self, backend_id: str, base_url: str, *, timeouts: Timeouts, max_connections: int = 256) -> None:
         self.backend_id = backend_id
         self._base = base_url.rstrip("/")
+        # Parsed once: aiohttp would otherwise parse the URL string on every request.
+        self._urls = {endpoint: URL(f"{self._base}/{endpoint.value}") for endpoint in Endpoint}
         self._timeouts = timeouts
         self._max_connections = max_connections
         self._session: aiohttp.ClientSession | None = None
@@ -128,15 +131,14 @@ class OpenAIUpstream:
                 timeout=timeout,
                 trust_env=False,
                 auto_decompress=True,
-                skip_auto_headers=("User-Agent",),
+                headers={"Content-Type": "application/json"},  # the only header sent: every body is JSON
             )
         return self._session
 
     async def send(self, endpoint: Endpoint, body: bytes) -> OpenAIReply:
-        url = f"{self._base}/{endpoint.value}"
         try:
             data = io.BytesIO(body) if len(body) > _LARGE_BODY else body
-            response = await self._client().post(url, data=data, headers={"Content-Type": "application/json"})
+            response = await self._client().post(self._urls[endpoint], data=data)
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise map_client_exception(exc, self.backend_id) from exc
         if response.status >= 300:

@@ -38,7 +38,7 @@ class LedgerUnavailable(LedgerError, ApiError):
 class _Pending:
     data: bytes
     tag_key: bytes
-    future: asyncio.Future[int]
+    future: asyncio.Future[int] | None  # None: nobody waits for this leaf (an outcome)
 
 
 @dataclass(slots=True)
@@ -50,8 +50,8 @@ class Committed:
 
 
 def _consume(future: asyncio.Future[int]) -> None:
-    # Outcome leaves are appended fire-and-forget, and a request may end before awaiting its decision leaf: the
-    # failure is logged once by the appender, not once per future left unawaited.
+    # A request may end before awaiting its decision leaf (the client left, the backend failed): the failure is
+    # logged once by the appender, not once per future left unawaited.
     if not future.cancelled():
         future.exception()
 
@@ -70,13 +70,22 @@ class Appender:
 
     def append(self, data: bytes, tag_key: bytes) -> asyncio.Future[int]:
         """Queue a leaf; the future gives its index once the leaf is durable."""
-        if self.failure is not None or self._closing:
-            raise LedgerUnavailable("the decision log is not accepting leaves") from self.failure
+        self._check_open()
         future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         future.add_done_callback(_consume)
         self._pending.append(_Pending(data, tag_key, future))
         self._wake.set()
         return future
+
+    def append_nowait(self, data: bytes, tag_key: bytes) -> None:
+        """Queue a leaf nobody waits for (it is committed in order with the rest; a failed commit is logged)."""
+        self._check_open()
+        self._pending.append(_Pending(data, tag_key, None))
+        self._wake.set()
+
+    def _check_open(self) -> None:
+        if self.failure is not None or self._closing:
+            raise LedgerUnavailable("the decision log is not accepting leaves") from self.failure
 
     async def flush(self) -> int:
         """Wait until everything queued so far is committed; returns the committed size."""
@@ -119,14 +128,14 @@ class Appender:
         await self._store.append(rows, nodes)
         done, self.committed = self.committed, Committed(size, root, self.committed.batches + 1)
         for row, item in zip(rows, batch, strict=True):
-            if not item.future.done():  # the awaiting request may have been cancelled meanwhile
+            if item.future is not None and not item.future.done():  # its request may have been cancelled
                 item.future.set_result(row.index)
         done.event.set()
 
     def _fail(self, exc: BaseException, batch: list[_Pending]) -> None:
         self.failure = exc
         for item in [*batch, *self._pending]:
-            if not item.future.done():
+            if item.future is not None and not item.future.done():
                 item.future.set_exception(LedgerUnavailable("the decision log could not store the leaf"))
         self._pending = []
         self.committed.event.set()

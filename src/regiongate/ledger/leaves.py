@@ -22,6 +22,7 @@ from regiongate.ledger.errors import MalformedText
 
 LEAF_VERSION = 1
 _SALT_LABEL = b"regiongate/v1/tenant-salt\x00"
+_BLOCK = 64  # SHA-256's block size, for HMAC's key padding (RFC 2104)
 
 
 class DecisionLeaf(
@@ -106,7 +107,28 @@ def tenant_salt(deployment_salt: bytes, tenant_id: str) -> bytes:
 
 def tag(salt: bytes, label: str, value: str | bytes) -> str:
     raw = value.encode() if isinstance(value, str) else value
-    return hmac.new(salt, label.encode() + b"\x00" + raw, hashlib.sha256).hexdigest()
+    return hmac.digest(salt, label.encode() + b"\x00" + raw, "sha256").hex()  # one-shot: OpenSSL, no Python HMAC
+
+
+class Tagger:
+    """``tag`` under one salt, many times: HMAC-SHA256 with its keyed inner and outer states computed once and
+    copied per tag (the one-shot ``hmac.digest`` looks the digest up in OpenSSL on every call, which costs more
+    than the hashing itself on the request path)."""
+
+    __slots__ = ("_inner", "_outer")
+
+    def __init__(self, salt: bytes) -> None:
+        key = (hashlib.sha256(salt).digest() if len(salt) > _BLOCK else salt).ljust(_BLOCK, b"\x00")
+        self._inner = hashlib.sha256(bytes(b ^ 0x36 for b in key))
+        self._outer = hashlib.sha256(bytes(b ^ 0x5C for b in key))
+
+    def tag(self, label: str, value: str | bytes) -> str:
+        raw = value.encode() if isinstance(value, str) else value
+        inner = self._inner.copy()
+        inner.update(label.encode() + b"\x00" + raw)
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        return outer.hexdigest()
 
 
 def output_hasher(salt: bytes) -> hmac.HMAC:

@@ -74,6 +74,9 @@ class Ledger:
     def append(self, data: bytes, tag_key: bytes) -> asyncio.Future[int]:
         return self.appender.append(data, tag_key)
 
+    def append_nowait(self, data: bytes, tag_key: bytes) -> None:
+        self.appender.append_nowait(data, tag_key)
+
     async def seal(self) -> tuple[Checkpoint, str] | None:
         """Sign and store a checkpoint of the committed tree if it grew since the last one."""
         async with self._sealing:

@@ -75,8 +75,8 @@ class LedgerSink:
         key = request_key(decision.request_tag)
         try:
             if not decision.attempts:  # refused before any backend: its decision is logged now
-                self.ledger.append(encode_leaf(decision_leaf(decision, decision.ended_at)), key)
-            self.ledger.append(encode_leaf(outcome_leaf(decision)), key)
+                self.ledger.append_nowait(encode_leaf(decision_leaf(decision, decision.ended_at)), key)
+            self.ledger.append_nowait(encode_leaf(outcome_leaf(decision)), key)
         except LedgerUnavailable:
             log.error("decision log unavailable: outcome of a request not logged")
 
