@@ -27,7 +27,8 @@ STEPS = (
     "3. Why places are refused: the failed predicates",
     "4. Failover: a compliant backend dies mid-traffic",
     "5. Fail-closed: every compliant backend of a tenant is down",
-    "6. Summary from the decision records",
+    "6. A receipt: what the region's log proves about one answer",
+    "7. Summary from the decision records",
 )
 
 

@@ -55,10 +55,6 @@ class ServeSettings:
     receipt_wait: float = 2.0  # how long a receipt request waits for a checkpoint covering it before a 202
     media: MediaSettings = field(default_factory=MediaSettings)
 
-    @property
-    def decisions_path(self) -> Path:
-        return self.data_dir / f"decisions-{self.gateway}.sqlite3"
-
     def ledger_path(self, log: str) -> Path:
         return self.data_dir / f"ledger-{log}.sqlite3"
 

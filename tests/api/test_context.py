@@ -4,10 +4,33 @@ from __future__ import annotations
 
 import re
 
-from regiongate.api.context import new_request_id
+import msgspec
+
+from regiongate.api.context import RequestContext, new_request_id
+from regiongate.topology.records import Modality
+from tests.api.conftest import World
 
 
 def test_request_ids_are_96_random_bits_and_do_not_repeat() -> None:
     ids = [new_request_id() for _ in range(5000)]  # several blocks of the id pool
     assert all(re.fullmatch(r"req_[0-9a-f]{24}", i) for i in ids)
     assert len(set(ids)) == len(ids)
+
+
+async def test_the_planned_decision_is_the_record_built_field_by_field(world: World) -> None:
+    """The hot path copies a per-plan record template; it must say exactly what building the record says."""
+    await world.start_gateway("gw-fra")
+    runtime = world.runtimes["gw-fra"]
+    tenant = runtime.topology.tenants["eu-retailer"]
+    modalities = frozenset({Modality.TEXT, Modality.IMAGE})
+    plan = runtime.plan(tenant, "qwen3-omni", modalities)
+    for slot in plan.slots:
+        ctx = RequestContext(runtime)
+        ctx.tenant, ctx.model, ctx.modalities, ctx.media = tenant, "qwen3-omni", modalities, ("m1",)
+        ctx.plan = plan
+        ctx.deciding(slot.id)
+        planned = world.sinks["gw-fra"].decisions[-1]
+        built = ctx.decision(runtime.backend(slot.id))
+        assert msgspec.structs.replace(planned, ended_at=0.0) == msgspec.structs.replace(built, ended_at=0.0)
+        assert planned.backend == slot.id
+        assert planned.request_tag

@@ -17,8 +17,13 @@ from regiongate.topology.records import Tenant
 KEY_PREFIX = "rg-"
 
 
+_SHA256 = hashlib.sha256()  # copied per key: cheaper than asking OpenSSL for the algorithm on every request
+
+
 def key_digest(key: str) -> bytes:
-    return hashlib.sha256(key.encode()).digest()
+    h = _SHA256.copy()
+    h.update(key.encode())
+    return h.digest()
 
 
 def new_key() -> tuple[str, str]:
@@ -29,10 +34,10 @@ def new_key() -> tuple[str, str]:
 
 class KeyRing:
     def __init__(self, tenants: Iterable[Tenant]) -> None:
-        self._by_digest: dict[bytes, Tenant] = {}
+        self._by_digest: dict[bytes, tuple[Tenant, bytes]] = {}
         for tenant in tenants:
             for digest in tenant.key_hashes:
-                self._by_digest[digest] = tenant
+                self._by_digest[digest] = (tenant, digest)
 
     def authenticate(self, authorization: str | None) -> Tenant:
         if not authorization:
@@ -41,7 +46,7 @@ class KeyRing:
         if scheme.lower() != "bearer" or not key.strip():
             raise AuthenticationFailed("Malformed Authorization header: expected `Bearer <key>`.")
         digest = key_digest(key.strip())
-        tenant = self._by_digest.get(digest)
-        if tenant is None or not any(hmac.compare_digest(digest, known) for known in tenant.key_hashes):
+        found = self._by_digest.get(digest)
+        if found is None or not hmac.compare_digest(digest, found[1]):
             raise AuthenticationFailed("Incorrect API key provided.")
-        return tenant
+        return found[0]

@@ -21,7 +21,7 @@ from regiongate.ledger.decisions import DONE, DecisionRecord
 from regiongate.topology.records import Backend, Modality, Tenant
 
 if TYPE_CHECKING:
-    from regiongate.api.runtime import Runtime
+    from regiongate.api.runtime import Plan, Runtime
 
 
 class _Ids:
@@ -67,6 +67,7 @@ class RequestContext:
         "media_digests",
         "modalities",
         "model",
+        "plan",
         "reason",
         "request_id",
         "runtime",
@@ -93,6 +94,7 @@ class RequestContext:
         self.usage: tuple[int, int] | None = None  # prompt, completion tokens as the backend reported them
         self._decided: Awaitable[object] = DONE
         self._decision: DecisionRecord | None = None  # the last decision announced to the sink
+        self.plan: Plan | None = None  # the candidates, once decided
         self._output: hmac.HMAC | None = None
         self._tag: tuple[Tenant | None, str] | None = None
 
@@ -118,7 +120,7 @@ class RequestContext:
     def deciding(self, backend_id: str) -> None:
         """A backend was chosen: the sink logs it now (before forwarding), the answer waits for it in ``logged``."""
         self.attempts.append(backend_id)
-        self._decision = self.decision(self.runtime.backend(backend_id))
+        self._decision = self._deciding_record(backend_id)
         self._decided = self.runtime.sink.decide(self._decision)
 
     async def logged(self) -> None:
@@ -154,6 +156,21 @@ class RequestContext:
         if self._tag is None or self._tag[0] is not self.tenant:
             self._tag = (self.tenant, self.runtime.tagger(self.tenant).tag("request", self.request_id))
         return self._tag[1]
+
+    def _deciding_record(self, backend_id: str) -> DecisionRecord:
+        if self.plan is None:  # not through the planned path (tests driving a context by hand)
+            return self.decision(self.runtime.backend(backend_id))
+        now = time.time()
+        return msgspec.structs.replace(  # the plan's record for this backend, with what is this request's own
+            self.plan.decisions[backend_id],
+            request_id=self.request_id,
+            attempts=tuple(self.attempts),
+            started_at=self.started_at,
+            ended_at=now,
+            request_tag=self._request_tag(),
+            media_tags=self.media,
+            media_digests=self.media_digests,
+        )
 
     def _final(self) -> DecisionRecord:
         last = self._decision

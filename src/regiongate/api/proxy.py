@@ -228,7 +228,7 @@ async def _chat(request: web.Request, runtime: Runtime, ctx: RequestContext) -> 
     modalities = chat_modalities(chat)
     ctx.model, ctx.modalities = chat.model, modalities
     audio_out = chat.wants_audio
-    plan = runtime.plan(ctx.tenant, chat.model, modalities, audio_out=audio_out)
+    plan = ctx.plan = runtime.plan(ctx.tenant, chat.model, modalities, audio_out=audio_out)
     media = None
     if modalities != _TEXT_ONLY:
         media = MediaBodies(runtime.media, body, plan, runtime.tenant_salt(ctx.tenant))
@@ -242,7 +242,7 @@ async def _embeddings(request: web.Request, runtime: Runtime, ctx: RequestContex
     body = decode_body(await request.read())
     parsed = convert(body, EmbeddingsRequest)
     ctx.model, ctx.modalities = parsed.model, _TEXT_ONLY
-    plan = runtime.plan(ctx.tenant, parsed.model, ctx.modalities)
+    plan = ctx.plan = runtime.plan(ctx.tenant, parsed.model, ctx.modalities)
     return await _proxy(request, runtime, ctx, Endpoint.EMBEDDINGS, body, plan, stream=False)
 
 

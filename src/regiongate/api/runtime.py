@@ -24,6 +24,7 @@ from regiongate.backends.protocol import Upstream
 from regiongate.errors import MisdirectedRequest, ModelNotFound, PermissionDenied, UnsupportedModality
 from regiongate.ledger.decisions import DecisionRecord, DecisionSink, salted_digest
 from regiongate.ledger.leaves import Tagger, output_hasher, tag, tenant_salt
+from regiongate.ledger.log import Ledger
 from regiongate.ledger.sink import LedgerSink
 from regiongate.media.fetch import SafeFetcher
 from regiongate.policy.matrix import ComplianceMatrix
@@ -43,6 +44,8 @@ class Plan:
     model: str
     slots: tuple[BackendSlot, ...]
     served: Mapping[str, ServedModel]  # backend id -> the model as that backend serves it (profile, dialect)
+    # backend id -> the decision record to try it, but for what is particular to the request (ids, times, media)
+    decisions: Mapping[str, DecisionRecord]
 
 
 def today() -> dt.date:
@@ -58,6 +61,7 @@ class Runtime:
         upstreams: Mapping[str, Upstream] | None = None,
         *,
         fetcher: SafeFetcher | None = None,
+        ledger: Ledger | None = None,
     ) -> None:
         self.settings = settings
         self.topology = topology
@@ -65,7 +69,7 @@ class Runtime:
         self.datacenter: Datacenter = topology.datacenters[self.gateway.datacenter]
         self.sink = sink
         # Receipts exist only where decisions go to the verifiable log (tests may use a plain sink).
-        self.ledger = sink.ledger if isinstance(sink, LedgerSink) else None
+        self.ledger = ledger or (sink.ledger if isinstance(sink, LedgerSink) else None)
         self._salts: dict[str, bytes] = {}
         self._output_hashers: dict[str, hmac.HMAC] = {}
         self._taggers: dict[str, Tagger] = {}
@@ -129,8 +133,31 @@ class Runtime:
             if not ids:
                 raise incapable(tenant.id, compliant, backends, model, modalities, audio_out)
             served = {bid: backends[bid].models[model] for bid in ids}
-            found = self._plans[key] = Plan(model, self.router.slots_for(ids), served)
+            decisions = {bid: self._decision_template(tenant, model, modalities, backends[bid]) for bid in ids}
+            found = self._plans[key] = Plan(model, self.router.slots_for(ids), served, decisions)
         return found
+
+    def _decision_template(
+        self, tenant: Tenant, model: str, modalities: frozenset[Modality], backend: Backend
+    ) -> DecisionRecord:
+        place = self.place(backend)
+        return DecisionRecord(
+            request_id="",
+            tenant_hash=self.tenant_hash(tenant),
+            gateway=place.gateway,
+            region=place.log_region,
+            outcome="routed",
+            status=0,
+            policy_hash=self.policy_hash(tenant),
+            model=model,
+            modalities=self.modality_names(modalities),
+            backend=place.backend,
+            datacenter=place.datacenter,
+            tenant_tag=self.tenant_tag(tenant),
+            country=place.country,
+            operators=place.operators,
+            weights_digest=backend.models[model].weights_digest,
+        )
 
     def _why_empty(
         self, tenant: Tenant, model: str, modalities: frozenset[Modality]

@@ -29,6 +29,7 @@ class Reply:
 
     status: int
     headers: dict[str, str]
+    body: bytes = b""  # the exact body received (not kept for streams)
     text: str = ""  # the assistant's answer (streamed: the deltas joined)
     chunks: int = 0  # streamed: SSE data events before [DONE]
     done: bool = False  # streamed: the stream ended with data: [DONE]
@@ -82,7 +83,18 @@ class DemoClient:
             if resp.content_type == "text/event-stream":
                 await _read_stream(resp, reply)
             else:
-                _read_json(await resp.read(), reply)
+                reply.body = await resp.read()
+                _read_json(reply.body, reply)
+        return reply
+
+    async def get(self, url: str, key: str | None = None) -> Reply:
+        """A plain GET (a receipt, the log's key), as ``key``'s tenant if given. Not counted in :attr:`sent`: it
+        is not a request the gateways make a decision record of."""
+        headers = {"Authorization": f"Bearer {key}"} if key is not None else {}
+        async with self._session.get(url, headers=headers) as resp:
+            reply = Reply(resp.status, dict(resp.headers), await resp.read())
+        if resp.content_type == "application/json":
+            _read_json(reply.body, reply)
         return reply
 
 

@@ -94,6 +94,14 @@ class Tour:
     def fail_closed_tenant(self) -> str | None:
         return self.cast("br-fintech", lambda t: bool(self.candidates(t)), lambda t: len(self.candidates(t)))
 
+    def receipt_tenant(self) -> str | None:
+        return self.cast("eu-ministry", lambda t: bool(self.candidates(t)), lambda t: len(self.candidates(t)))
+
+    def outsider(self, tenant: str, gateway: str) -> str | None:
+        """Another tenant with a demo key, preferably one ``gateway`` admits (a neighbour, not a stranger)."""
+        others = [t for t in self.keys if t != tenant]
+        return next((t for t in others if gateway in self.matrix.compliant_gateways(t)), next(iter(others), None))
+
     def refused_gateways(self, tenant: str) -> tuple[str, ...]:
         allowed = set(self.matrix.compliant_gateways(tenant))
         return tuple(g for g in self.matrix.gateways if g not in allowed)

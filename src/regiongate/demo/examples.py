@@ -37,6 +37,12 @@ def print_examples(tour: Tour) -> None:
         f"curl -N {url}/chat/completions -H 'Authorization: Bearer {key}' -H 'Content-Type: application/json' \\\n"
         f"  -d '{stream_body}'",
     ]
+    snippets += [
+        "",
+        f"# {tenant}'s receipt for an answer (ID: its x-regiongate-receipt header), checked offline with the log's key",
+        f"curl -s {url}/receipts/ID -H 'Authorization: Bearer {key}' > receipt.json",
+        f'regiongate verify receipt.json --key "$(curl -s {url}/ledger/key)"',
+    ]
     misdirected = tour.misdirecting_tenant()
     if misdirected is not None:
         wrong = tour.world.gateway_url(tour.refused_gateways(misdirected)[0])

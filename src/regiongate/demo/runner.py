@@ -21,6 +21,7 @@ from regiongate.demo.embedded import embedded_engines
 from regiongate.demo.engines import EngineFactory
 from regiongate.demo.examples import print_examples
 from regiongate.demo.faults import fail_closed, failover
+from regiongate.demo.receipts import receipt
 from regiongate.demo.routing import every_tenant, misdirected, refusals
 from regiongate.demo.summary import summary
 from regiongate.demo.world import World
@@ -43,6 +44,7 @@ async def run_tour(tour: Tour) -> Checklist:
     refusals(tour)
     await failover(tour)
     await fail_closed(tour)
+    await receipt(tour)
     await summary(tour)
     return tour.checks
 

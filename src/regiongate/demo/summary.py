@@ -1,4 +1,5 @@
-"""Tour step 6: the closing summary, read back from the gateways' decision logs (not from what the client saw)."""
+"""Tour step 7: the closing summary, read back from the gateways' decision records (not from what the client saw);
+the same decisions are leaves of the region logs."""
 
 from __future__ import annotations
 
@@ -13,13 +14,17 @@ UNATTRIBUTED = "(no tenant)"  # a record refused before the gateway knew the ten
 
 
 async def summary(tour: Tour) -> None:
-    tour.heading(6, "Summary from the decision records")
+    tour.heading(7, "Summary from the decision records")
     world = tour.world
     expected = {g: tour.client.sent[world.gateway_url(g).rstrip("/")] for g in world.topology.gateways}
     by_gateway = await world.records(expected)
     records = [r for rs in by_gateway.values() for r in rs]
     sent = sum(expected.values())
-    tour.note(f"{len(records)} records in {len(by_gateway)} decision logs under {world.data_dir}")
+    logs = world.log_paths()
+    tour.note(
+        f"{len(records)} records from {len(by_gateway)} gateways; the same decisions are leaves of {len(logs)} region "
+        f"logs ({joined(path.name for path in logs.values())}) under {world.data_dir}"
+    )
     tour.checks.expect(
         f"one decision record per request ({sent} sent, {len(records)} recorded)",
         all(len(by_gateway.get(g, ())) == n for g, n in expected.items()),

@@ -1,5 +1,10 @@
 """The demo's world on loopback: every backend of the topology (via an :data:`EngineFactory`) and every gateway,
-each gateway a real regiongate app on its own aiohttp site at its topology port, all in this event loop."""
+each gateway a real regiongate app on its own aiohttp site at its topology port, all in this event loop.
+
+Decisions go to each region's verifiable log, opened as ``regiongate serve`` opens it (``ledger-<region>`` in the
+data dir, with its key beside it). A log has one writer, so the gateways of one region share one :class:`Ledger`
+here, where ``serve`` would give each extra process its own log. A tee copies every gateway's final records to a
+list as well: the demo's own accounting (the summary), next to the log."""
 
 from __future__ import annotations
 
@@ -16,8 +21,9 @@ from regiongate.api.app import build_app
 from regiongate.api.runtime import Runtime
 from regiongate.backends.openai import Timeouts
 from regiongate.demo.engines import Engine, EngineFactory, fake_engine, listen_address
-from regiongate.ledger.decisions import DecisionRecord, salted_digest
-from regiongate.ledger.sqlite_sink import SqliteSink, read_decisions
+from regiongate.ledger.decisions import DecisionRecord, MemorySink, TeeSink, salted_digest
+from regiongate.ledger.setup import log_name, open_ledger_sink
+from regiongate.ledger.sink import LedgerSink
 from regiongate.policy.matrix import ComplianceMatrix
 from regiongate.routing.breaker import BreakerSettings
 from regiongate.settings import ServeSettings
@@ -38,6 +44,8 @@ class World:
         self.matrix = ComplianceMatrix.build(topology, dt.datetime.now(dt.UTC).date())
         self.engines: dict[str, Engine] = {bid: engine_factory(b) for bid, b in sorted(topology.backends.items())}
         self.runtimes: dict[str, Runtime] = {}
+        self.ledgers: dict[str, LedgerSink] = {}  # region -> its verifiable log, shared by the region's gateways
+        self._accounts: dict[str, MemorySink] = {}  # gateway -> a copy of its decision records
         self._runners: dict[str, web.AppRunner] = {}
         self._tmp = tempfile.TemporaryDirectory(prefix="regiongate-demo-")
         self.data_dir = Path(self._tmp.name)
@@ -63,7 +71,13 @@ class World:
             breaker=BREAKER,
             health_interval=HEALTH_INTERVAL,
         )
-        runtime = Runtime(settings, self.topology, SqliteSink(settings.decisions_path))
+        region = self.region_of(gateway_id)
+        if region not in self.ledgers:
+            self.ledgers[region] = await open_ledger_sink(settings, region)
+        ledger = self.ledgers[region]
+        account = self._accounts[gateway_id] = MemorySink()
+        # The sink is a tee (the log, and the demo's own accounting): receipts are served from the log itself.
+        runtime = Runtime(settings, self.topology, TeeSink(ledger, account), ledger=ledger.ledger)
         runner = web.AppRunner(build_app(runtime), access_log=None, handle_signals=False, shutdown_timeout=1.0)
         self._runners[gateway_id] = runner  # before anything can fail: close() then cleans it up
         await runner.setup()
@@ -71,10 +85,13 @@ class World:
         self.runtimes[gateway_id] = runtime
 
     async def close(self) -> None:
-        """Close every gateway (its runtime and decision log with it), then every backend, then the data dir."""
+        """Close every gateway (its runtime with it), then the region logs, then every backend, then the data dir."""
         for runner in self._runners.values():
             await runner.cleanup()
         self._runners.clear()
+        for sink in self.ledgers.values():
+            await sink.close()  # after every gateway writing to it: the last leaves get their checkpoint
+        self.ledgers.clear()
         for engine in self.engines.values():
             await engine.stop()
         with contextlib.suppress(OSError):
@@ -84,6 +101,9 @@ class World:
 
     def gateway_url(self, gateway_id: str) -> str:
         return self.topology.gateways[gateway_id].url
+
+    def region_of(self, gateway_id: str) -> str:
+        return self.topology.datacenters[self.topology.gateways[gateway_id].datacenter].region
 
     def gateway_at(self, url: str) -> str | None:
         """The id of the gateway whose URL is ``url`` (trailing slashes ignored)."""
@@ -122,16 +142,22 @@ class World:
 
     # -- the decision logs ----------------------------------------------------------------------------------------
 
-    def decision_logs(self) -> Mapping[str, Path]:
-        return {gid: rt.settings.decisions_path for gid, rt in self.runtimes.items()}
+    def log_paths(self) -> Mapping[str, Path]:
+        """Region -> the file of its verifiable log (its key and the key's public half lie beside it)."""
+        paths: dict[str, Path] = {}
+        for rt in self.runtimes.values():
+            region = self.region_of(rt.gateway.id)
+            paths.setdefault(region, rt.settings.ledger_path(log_name(rt.settings, region)))
+        return dict(sorted(paths.items()))
 
     async def records(self, expected: Mapping[str, int], patience: float = 10.0) -> dict[str, list[DecisionRecord]]:
-        """Every gateway's decision records, once each holds at least ``expected[gateway]`` of them (the sinks
-        write from a background thread). Returns what there is after ``patience`` seconds."""
+        """Every gateway's decision records, once each holds at least ``expected[gateway]`` of them (a record is
+        made when its request ends, which may be just after the client read the last byte). Returns what there is
+        after ``patience`` seconds."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + patience
         while True:
-            found = {gid: await asyncio.to_thread(read_decisions, path) for gid, path in self.decision_logs().items()}
+            found = {gid: list(account.records) for gid, account in self._accounts.items()}
             if all(len(found.get(g, ())) >= n for g, n in expected.items()) or loop.time() >= deadline:
                 return found
             await asyncio.sleep(0.05)

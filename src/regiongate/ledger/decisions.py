@@ -88,5 +88,28 @@ class MemorySink:
         return None
 
 
+class TeeSink:
+    """Sends every request to ``sink`` and copies its final record to ``copy`` (the demo: the region's log, and
+    the demo's own accounting). ``decide`` goes to ``sink`` alone and returns its awaitable, so the answer still
+    waits for the sink's decision to be durable; ``record`` goes to both.
+
+    A tee owns neither sink: several tees may share one (every gateway of a region feeding the region's log), so
+    closing a tee closes nothing, and whoever opened the sinks closes them."""
+
+    def __init__(self, sink: DecisionSink, copy: DecisionSink) -> None:
+        self.sink = sink
+        self.copy = copy
+
+    def decide(self, decision: DecisionRecord) -> Awaitable[object]:
+        return self.sink.decide(decision)
+
+    def record(self, decision: DecisionRecord) -> None:
+        self.sink.record(decision)
+        self.copy.record(decision)
+
+    async def close(self) -> None:
+        return None
+
+
 def salted_digest(salt: bytes, value: str) -> str:
     return hmac.new(salt, value.encode(), hashlib.sha256).hexdigest()
