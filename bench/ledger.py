@@ -1,7 +1,12 @@
-"""The verifiable log, measured: sustained appends (SQLite, PostgreSQL), proofs at 10^6 leaves, bytes per request,
-and the gateway's added latency with the log on versus off at a steady 200 req/s.
+"""The verifiable log, measured: sustained appends (SQLite, PostgreSQL); inclusion and consistency proofs at 10^6
+leaves served from each store by the receipts' own code (``Ledger.proof``, ``Ledger.consistency``), and verified;
+bytes stored per leaf and per request; the memory of the proofs' tile cache; and the gateway's added latency with
+the log on versus off at a steady 200 req/s. The log's parts run on ``--loop`` (uvloop, as ``regiongate serve``),
+the gateway part on asyncio's loop. Appends are offered faster than any disk takes them, encoded before the clock
+starts (encoding is the sink's work, not the log's); the clock stops when the appender has committed them all.
 
-    .venv/bin/python bench/ledger.py [--leaves 1000000] [--appends 200000] [--rate 200] [--seconds 10]
+    .venv/bin/python bench/ledger.py [--leaves 1000000] [--pg-leaves 1000000] [--appends 200000] [--rate 200]
+                                     [--seconds 10] [--loop uvloop|asyncio] [--parts appends,proofs,gateway]
 """
 
 from __future__ import annotations
@@ -18,27 +23,30 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import asyncpg
 
 from regiongate.ledger.appender import Appender
-from regiongate.ledger.checkpoint import Checkpoint, sign_checkpoint
 from regiongate.ledger.leaves import DecisionLeaf, encode_leaf
-from regiongate.ledger.merkle import leaf_hash, verify_inclusion
+from regiongate.ledger.log import Ledger
+from regiongate.ledger.merkle import leaf_hash, verify_consistency, verify_inclusion
 from regiongate.ledger.note import generate_key, parse_signer_key
 from regiongate.ledger.pg_store import PostgresStore
-from regiongate.ledger.proof import TlogProof, verify_proof
+from regiongate.ledger.proof import verify_proof
 from regiongate.ledger.sqlite_store import SqliteStore
-from regiongate.ledger.store import Frontier, LogStore, read_inclusion, read_root, request_key
+from regiongate.ledger.store import Frontier, read_root, request_key
 
 PG_DSN = os.environ.get("REGIONGATE_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
 ROOT = Path(__file__).parents[1]
 EXAMPLE = ROOT / "src" / "regiongate" / "data" / "example-topology.yaml"
 ORIGIN = "regiongate/bench"
 SIGNER = parse_signer_key(generate_key(ORIGIN)[0])
+Store = SqliteStore | PostgresStore
 
 
 def _leaf(n: int) -> bytes:
@@ -59,17 +67,19 @@ def _ms(samples: list[float]) -> str:
 # -- appends --------------------------------------------------------------------------------------------------------
 
 
-async def sustained_appends(store: LogStore, count: int, label: str) -> float:
+async def sustained_appends(store: Store, count: int, label: str) -> float:
     await store.open()
     appender = Appender(store, await Frontier.load(store))
+    leaves = [(_leaf(n), request_key(f"{n:064x}")) for n in range(count)]
     start = time.perf_counter()
     futures = []
-    for n in range(count):  # offered faster than any disk: what is measured is what the log sustains
-        futures.append(appender.append(_leaf(n), request_key(f"{n:064x}")))
+    for n, (data, key) in enumerate(leaves):  # offered faster than any disk: what is measured is what the log sustains
+        futures.append(appender.append(data, key))
         if n % 2000 == 1999:
             await asyncio.sleep(0)
-    await asyncio.gather(*futures)
+    await appender.flush()
     rate = count / (time.perf_counter() - start)
+    assert [f.result() for f in futures] == list(range(count))
     print(f"appends {label}: {rate:,.0f} leaves/s sustained ({count:,} leaves, {appender.committed.batches} commits)")
     await appender.close()
     await store.close()
@@ -79,32 +89,55 @@ async def sustained_appends(store: LogStore, count: int, label: str) -> float:
 # -- proofs ---------------------------------------------------------------------------------------------------------
 
 
-async def proofs(store: LogStore, size: int, label: str, samples: int = 2000) -> None:
+async def _fill(store: Store, size: int) -> None:
     await store.open()
-    have = await store.size()
-    if have < size:
-        appender = Appender(store, await Frontier.load(store), max_batch=50_000)
-        for start in range(have, size, 50_000):
-            batch = [appender.append(_leaf(n), b"\0" * 16) for n in range(start, min(size, start + 50_000))]
-            await asyncio.gather(*batch)
-        await appender.close()
-    note = sign_checkpoint(Checkpoint(ORIGIN, size, await read_root(store, size)), SIGNER)
-    gen, ver, full = [], [], []
-    vkey, root = SIGNER.verifier(), await read_root(store, size)
-    for index in random.Random(1).sample(range(size), samples):
-        t0 = time.perf_counter()
-        hashes = await read_inclusion(store, index, size)
-        t1 = time.perf_counter()
-        assert verify_inclusion(index, size, leaf_hash(_leaf(index)), hashes, root)
-        t2 = time.perf_counter()
-        verify_proof(TlogProof(index, tuple(hashes), note).encode(), _leaf(index), vkey)
-        t3 = time.perf_counter()
-        gen.append(t1 - t0)
-        ver.append(t2 - t1)
-        full.append(t3 - t2)
-    print(f"proofs {label} at {size:,} leaves: generate {_ms(gen)}; verify path {_ms(ver)}; "
-          f"verify tlog-proof incl. signature {_ms(full)}")  # fmt: skip
+    appender = Appender(store, await Frontier.load(store), max_batch=50_000)
+    for start in range(await store.size(), size, 50_000):
+        await asyncio.gather(*(appender.append(_leaf(n), b"\0" * 16) for n in range(start, min(size, start + 50_000))))
+    await appender.close()
     await store.close()
+
+
+async def _timed(calls: list[Callable[[], Any]]) -> tuple[list[float], list[Any]]:
+    """Seconds per call, each timed alone (awaiting it if it is a coroutine) so that the tail shows, and results."""
+    out, results = [], []
+    for call in calls:
+        t0 = time.perf_counter()
+        if asyncio.iscoroutine(result := call()):
+            result = await result
+        out.append(time.perf_counter() - t0)
+        results.append(result)
+    return out, results
+
+
+async def proofs(make: Callable[[], Store], size: int, label: str, stored: Callable[[], Awaitable[int]]) -> None:
+    """Proofs as a restarted gateway serves receipts: the store reopened (its cache loaded), a signed checkpoint,
+    each proof timed on its first request (no warm-up), then checked against the signed root."""
+    await _fill(make(), size)
+    store = make()
+    ledger = await Ledger.open(store, SIGNER, interval=3600)  # opens the store (loading its cache), signs `size`
+    assert ledger.latest is not None
+    signed, vkey, root = ledger.latest, SIGNER.verifier(), ledger.latest[0].root_hash
+    rng = random.Random(1)
+    ins, olds = rng.sample(range(size), 2000), rng.sample(range(1, size), 1000)
+    gen, got = await _timed([partial(ledger.proof, i, signed) for i in ins])
+    cgen, shown = await _timed([partial(ledger.consistency, m, size) for m in olds])
+    proof, leaf = dict(zip(ins, got, strict=True)), {i: _leaf(i) for i in ins}
+    hashed = {i: leaf_hash(leaf[i]) for i in ins}
+    cons = {m: (c, await read_root(store, m)) for m, c in zip(olds, shown, strict=True)}
+    path, ok = await _timed([partial(verify_inclusion, i, size, hashed[i], proof[i].hashes, root) for i in ins])
+    full, _ = await _timed([partial(verify_proof, proof[i].encode(), leaf[i], vkey) for i in ins])  # raises if bad
+    cver, cok = await _timed([partial(verify_consistency, m, size, *cons[m], root) for m in olds])
+    assert all(ok + cok)
+    print(f"proofs {label} at {size:,} leaves: inclusion {_ms(gen)} (verify path {_ms(path)}; tlog-proof with "
+          f"signature {_ms(full)}); consistency {_ms(cgen)} (verify {_ms(cver)})")  # fmt: skip
+    hashes = 2 * size * 32  # every perfect-subtree hash of the tree, as stored
+    print(f"  cache ({label}): {len(store.cache)} tiles, {store.cache.nbytes / 1024:,.0f} KiB in memory "
+          f"({store.cache.nbytes / hashes:.2%} of the {hashes / 2**20:,.0f} MiB of tree hashes stored)")  # fmt: skip
+    await ledger.close()
+    on_disk = await stored()
+    print(f"  bytes stored ({label}, leaves of ~{len(_leaf(0))} B): {on_disk / size:,.0f} per leaf, "
+          f"{2 * on_disk / size:,.0f} per request (a decision and an outcome leaf)")  # fmt: skip
 
 
 # -- the gateway, on and off ----------------------------------------------------------------------------------------
@@ -205,23 +238,41 @@ async def _drop(schema: str) -> None:
     await conn.close()
 
 
-async def run(args: argparse.Namespace) -> None:
+async def _pg_bytes(schema: str) -> int:
+    conn = await asyncpg.connect(PG_DSN)
+    try:
+        sql = "SELECT sum(pg_total_relation_size(c.oid)) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+        return int(await conn.fetchval(sql + " WHERE n.nspname = $1 AND c.relkind = 'r'", schema))
+    finally:
+        await conn.close()
+
+
+async def stores(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        await sustained_appends(SqliteStore(Path(tmp) / "a.sqlite3"), args.appends, "SQLite (WAL, synchronous=FULL)")
-        await proofs(SqliteStore(Path(tmp) / "p.sqlite3"), args.leaves, "SQLite")
-        size = _bytes_in(Path(tmp), "p.sqlite3*")
-        print(f"bytes stored per leaf at {args.leaves:,} leaves (bench leaves of ~{len(_leaf(0))} B): "
-              f"{size / args.leaves:,.0f}")  # fmt: skip
+        appends, proven = Path(tmp) / "a.sqlite3", Path(tmp) / "p.sqlite3"
+        if "appends" in args.parts:
+            await sustained_appends(SqliteStore(appends), args.appends, "SQLite (WAL, synchronous=FULL)")
+        if "proofs" in args.parts:
+            on_disk = partial(asyncio.to_thread, _bytes_in, Path(tmp), "p.sqlite3*")
+            await proofs(lambda: SqliteStore(proven), args.leaves, "SQLite", on_disk)
     for schema, work in (("ledger_bench_a", "appends"), ("ledger_bench_p", "proofs")):
+        if work not in args.parts:
+            continue
         await _drop(schema)
         try:
             if work == "appends":
                 await sustained_appends(PostgresStore(PG_DSN, schema), args.appends, "PostgreSQL (COPY, commit)")
             else:
-                await proofs(PostgresStore(PG_DSN, schema), args.pg_leaves, "PostgreSQL")
+                make = partial(PostgresStore, PG_DSN, schema)
+                await proofs(make, args.pg_leaves, "PostgreSQL", partial(_pg_bytes, schema))
         finally:
             await _drop(schema)
-    await gateway_latency(args.rate, args.seconds, args.delay)
+
+
+def _run(main: Coroutine[Any, Any, None], loop: str) -> None:
+    import uvloop
+
+    (uvloop.run if loop == "uvloop" else asyncio.run)(main)
 
 
 def main() -> None:
@@ -232,7 +283,12 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=200.0)
     parser.add_argument("--seconds", type=float, default=10.0, help="per mode, split into two interleaved runs")
     parser.add_argument("--delay", type=float, default=0.02, help="the fake upstream's time to first byte (s)")
-    asyncio.run(run(parser.parse_args()))
+    parser.add_argument("--loop", choices=("uvloop", "asyncio"), default="uvloop", help="for the log's parts")
+    parser.add_argument("--parts", default="appends,proofs,gateway", help="comma-separated subset to run")
+    args = parser.parse_args()
+    _run(stores(args), args.loop)
+    if "gateway" in args.parts:
+        asyncio.run(gateway_latency(args.rate, args.seconds, args.delay))
 
 
 if __name__ == "__main__":

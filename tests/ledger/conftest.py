@@ -23,7 +23,7 @@ ORIGIN = "regiongate/test-region"
 SKEY, VKEY = generate_key(ORIGIN)
 SIGNER: NoteSigner = parse_signer_key(SKEY)
 
-StoreFactory = Callable[..., LogStore]  # (writer=True) -> a new, unopened store on the same log
+StoreFactory = Callable[..., LogStore]  # (writer=True, cache=True) -> a new, unopened store on the same log
 
 
 async def drop_schema(schema: str) -> None:
@@ -39,10 +39,10 @@ async def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIte
     """A factory of stores on one fresh log, on each backend in turn."""
     if request.param == "sqlite":
         path = tmp_path / "ledger.sqlite3"
-        yield lambda writer=True: SqliteStore(path, writer=writer)
+        yield lambda writer=True, cache=True: SqliteStore(path, writer=writer, cache=cache)
         return
     schema = f"ledger_test_{secrets.token_hex(6)}"
-    yield lambda writer=True: PostgresStore(PG_DSN, schema, writer=writer)
+    yield lambda writer=True, cache=True: PostgresStore(PG_DSN, schema, writer=writer, cache=cache)
     await drop_schema(schema)
 
 

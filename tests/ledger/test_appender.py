@@ -18,6 +18,7 @@ from regiongate.ledger.note import parse_verifier_key
 from regiongate.ledger.sqlite_store import SqliteStore
 from regiongate.ledger.store import Frontier, LeafRow, LogStore, read_root, request_key
 from tests.ledger.conftest import SIGNER, VKEY, StoreFactory
+from tests.ledger.tiles_sql import set_node
 
 KEY = request_key("00" * 32)
 
@@ -123,6 +124,6 @@ async def test_a_log_altered_while_down_refuses_to_open(tmp_path: Path) -> None:
     await asyncio.gather(*(ledger.append(f"{i}".encode(), KEY) for i in range(4)))
     await ledger.close()
     with sqlite3.connect(path) as db:
-        db.execute("UPDATE nodes SET hash = zeroblob(32) WHERE level = 2 AND idx = 0")
+        set_node(db, 2, 0, bytes(32))
     with pytest.raises(LedgerError, match="does not match its last signed checkpoint"):
         await Ledger.open(SqliteStore(path), SIGNER, interval=3600)

@@ -26,6 +26,7 @@ from regiongate.ledger.sqlite_store import SqliteStore
 from regiongate.ledger.store import request_key
 from regiongate.ledger.verify import verify_receipt
 from tests.ledger.conftest import ORIGIN, PG_DSN, SIGNER, VKEY, drop_schema
+from tests.ledger.tiles_sql import replace_tree
 
 SALT = tenant_salt(b"deployment", "tenant-a")
 REQUEST = "req_0123456789abcdef01234567"
@@ -74,8 +75,7 @@ def _rewrite_tree(db: sqlite3.Connection) -> None:
     nodes = []
     for (data,) in db.execute("SELECT data FROM leaves ORDER BY idx").fetchall():
         nodes += tree.append(bytes(data))
-    db.execute("DELETE FROM nodes")
-    db.executemany("INSERT INTO nodes VALUES (?, ?, ?)", [(n.level, n.index, n.hash) for n in nodes])
+    replace_tree(db, nodes)
 
 
 TAMPERINGS: dict[str, tuple[Callable[[sqlite3.Connection], object], list[str]]] = {

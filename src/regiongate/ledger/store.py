@@ -3,8 +3,10 @@
 A store keeps three things: leaves (index, data, a short request-tag key for receipt lookup), the perfect-subtree
 hashes of :mod:`regiongate.ledger.merkle` (level 0 is each leaf's hash as computed when it was appended), and the
 signed checkpoints. A batch of leaves and the nodes it completed are written in one transaction, so a store is
-never half-appended. Proofs read only the O(log n) nodes they need, fetched in one query: at a million leaves a
-proof is ~40 hashes and one indexed read, not a recomputation.
+never half-appended. Both stores keep the hashes as tiles (:mod:`regiongate.ledger.tiles`) and the top of the tree
+in memory (:mod:`regiongate.ledger.tilecache`): a proof learns which nodes it needs by running once against a
+recording reader, then gets them with at most one indexed read of four small rows, whatever the tree's size, and
+is computed from them, never from leaves.
 """
 
 from __future__ import annotations
@@ -17,9 +19,9 @@ from regiongate.ledger.merkle import (
     HASH_SIZE,
     NodeReader,
     StoredNode,
-    completed_nodes,
     consistency_proof,
     inclusion_proof,
+    node_hash,
     tree_root,
 )
 
@@ -27,8 +29,8 @@ Coord = tuple[int, int]  # (level, index) of a perfect subtree
 TAG_KEY_BYTES = 16  # receipts are looked up by a 128-bit prefix of the request tag; the full tag is then compared
 
 
-@dataclass(frozen=True, slots=True)
-class LeafRow:
+@dataclass(slots=True)
+class LeafRow:  # never changed once made (not frozen: one is made per leaf appended, three times faster so)
     index: int
     data: bytes
     tag_key: bytes  # request_key(tag)
@@ -57,7 +59,9 @@ class LogStore(Protocol):
         """Stored (index, data) rows with start <= index < end, in index order."""
         ...
 
-    async def nodes(self, coords: Iterable[Coord]) -> dict[Coord, bytes]: ...
+    async def nodes(self, coords: Iterable[Coord]) -> dict[Coord, bytes]:
+        """The stored hashes among ``coords`` (a node not stored is absent), in one read at most."""
+        ...
 
     async def find(self, tag_key: bytes) -> list[int]:
         """Indices of the leaves stored under a request key, ascending."""
@@ -129,16 +133,24 @@ def peak_coords(size: int) -> list[Coord]:
 
 
 class Frontier:
-    """The right edge of the tree in memory: enough to append and to compute the current root."""
+    """The right edge of the tree in memory: enough to append and to compute the current root.
+
+    The peaks (the perfect subtrees whose widths are the 1-bits of ``size``) form a stack, largest first: a new
+    leaf is pushed after merging it with every peak of its width, which completes exactly the nodes
+    :func:`regiongate.ledger.merkle.completed_nodes` names, in the same order (a list, not lookups by coordinate:
+    this runs on the event loop for every leaf).
+    """
 
     __slots__ = ("_peaks", "size")
 
     def __init__(self, size: int = 0, peaks: dict[Coord, bytes] | None = None) -> None:
-        self.size = size
-        self._peaks = dict(peaks or {})
-        missing = set(peak_coords(size)) - self._peaks.keys()
+        given = peaks or {}
+        coords = peak_coords(size)
+        missing = [c for c in coords if c not in given]
         if missing:
-            raise LookupError(f"frontier of size {size} lacks nodes {sorted(missing)}")
+            raise LookupError(f"frontier of size {size} lacks nodes {missing}")
+        self.size = size
+        self._peaks = [given[c] for c in coords]
 
     @classmethod
     async def load(cls, store: LogStore) -> Frontier:
@@ -146,17 +158,20 @@ class Frontier:
         return cls(size, await store.nodes(peak_coords(size)))
 
     def node(self, level: int, index: int) -> bytes:
-        found = self._peaks.get((level, index))
-        if found is None:
+        if level < 0 or not self.size >> level & 1 or index != (self.size >> level) - 1:
             raise LookupError(f"node ({level}, {index}) is not on the frontier")
-        return found
+        return self._peaks[(self.size >> (level + 1)).bit_count()]  # one peak per 1-bit above this level
 
     def append(self, leaf: bytes) -> list[StoredNode]:
-        created = completed_nodes(self.size, leaf, self)
-        for consumed in created[:-1]:  # each became the right sibling of a peak that is no longer one
-            del self._peaks[(consumed.level, consumed.index - 1)]
-        top = created[-1]
-        self._peaks[(top.level, top.index)] = top.hash
+        if len(leaf) != HASH_SIZE:
+            raise ValueError(f"leaf hash must be {HASH_SIZE} bytes, got {len(leaf)}")
+        level, index, h = 0, self.size, leaf
+        created = [StoredNode(0, index, leaf)]
+        while index & 1:  # a right child: its left sibling is the smallest peak, now consumed
+            h = node_hash(self._peaks.pop(), h)
+            level, index = level + 1, index >> 1
+            created.append(StoredNode(level, index, h))
+        self._peaks.append(h)
         self.size += 1
         return created
 
