@@ -221,6 +221,16 @@ def run_wrk(wrk: str, url: str, kind: str, headers: dict[str, str], seconds: flo
     return Result(float(rps.group(1)), latency.get("50", math.nan), latency.get("99", math.nan), errors, int(count[1]))
 
 
+async def _answered(session: aiohttp.ClientSession, url: str, body: bytes, headers: dict[str, str]) -> bool:
+    """One chat completion, read to the end: whether it was a 200."""
+    try:
+        async with session.post(url + "/chat/completions", data=body, headers=headers) as response:
+            await response.read()
+            return response.status == 200
+    except (aiohttp.ClientError, TimeoutError):
+        return False
+
+
 async def _closed_loop(url: str, kind: str, headers: dict[str, str], seconds: float) -> Result:
     """Fallback when wrk is missing: 16 Python workers, back to back. Slower than wrk: may be the bottleneck."""
     latencies: list[float] = []
@@ -232,13 +242,7 @@ async def _closed_loop(url: str, kind: str, headers: dict[str, str], seconds: fl
         async def worker() -> None:
             nonlocal errors
             while (now := time.perf_counter()) < end:
-                try:
-                    async with session.post(url + "/chat/completions", data=body, headers=headers) as response:
-                        await response.read()
-                        ok = response.status == 200
-                except (aiohttp.ClientError, TimeoutError):
-                    ok = False
-                if ok:
+                if await _answered(session, url, body, headers):
                     latencies.append(time.perf_counter() - now)
                 else:
                     errors += 1
@@ -276,13 +280,7 @@ async def open_loop(url: str, kind: str, headers: dict[str, str], rate: float, s
         async def one(target: float) -> None:
             nonlocal errors
             lags.append(time.perf_counter() - target)
-            try:
-                async with session.post(url + "/chat/completions", data=body, headers=headers) as response:
-                    await response.read()
-                    ok = response.status == 200
-            except (aiohttp.ClientError, TimeoutError):
-                ok = False
-            if ok:
+            if await _answered(session, url, body, headers):
                 latencies.append(time.perf_counter() - target)
             else:
                 errors += 1

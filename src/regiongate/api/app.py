@@ -28,7 +28,7 @@ def build_app(runtime: Runtime, *, start_background: bool = True) -> web.Applica
 
         def identify(authorization: str | None) -> tuple[str, bytes]:
             tenant: Tenant = runtime.keys.authenticate(authorization)
-            return tenant.id, runtime.tenant_salt(tenant)
+            return tenant.id, runtime.recording.tenant_salt(tenant)
 
         app.add_routes(ledger_routes(runtime.ledger, identify, wait=runtime.settings.receipt_wait))
 

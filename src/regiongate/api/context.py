@@ -129,14 +129,14 @@ class RequestContext:
 
     def note_input(self, chat: ChatRequest) -> None:
         """Tag each media reference (URL or inline data): the log proves which media went, never what it held."""
-        tagger = self.runtime.tagger(self.tenant)
+        tagger = self.runtime.recording.tagger(self.tenant)
         refs = [_media_ref(p) for m in chat.messages if isinstance(m.content, list) for p in m.content]
         self.media = tuple(tagger.tag("media", ref) for ref in refs if ref is not None)
 
     def sent(self, data: bytes) -> None:
         """Body bytes as they go to the client: their tag is the outcome's output digest."""
         if self._output is None:
-            self._output = self.runtime.output_hasher(self.tenant)
+            self._output = self.runtime.recording.output_hasher(self.tenant)
         self._output.update(data)
 
     def failed(self, reason: str) -> None:
@@ -144,7 +144,7 @@ class RequestContext:
 
     def headers(self) -> dict[str, str]:
         runtime = self.runtime
-        headers = runtime.response_headers(self.backend)
+        headers = runtime.recording.response_headers(self.backend)
         headers["X-Regiongate-Request-Id"] = self.request_id
         if self.tenant is not None and runtime.receipts:
             headers["X-Regiongate-Receipt"] = self.request_id
@@ -154,69 +154,43 @@ class RequestContext:
         # Once per request, though every decision and the outcome carry it (the tenant is known by then: the
         # first decision is made after authentication, and a refusal before it has no tenant and no salt to vary).
         if self._tag is None or self._tag[0] is not self.tenant:
-            self._tag = (self.tenant, self.runtime.tagger(self.tenant).tag("request", self.request_id))
+            self._tag = (self.tenant, self.runtime.recording.tagger(self.tenant).tag("request", self.request_id))
         return self._tag[1]
 
     def _deciding_record(self, backend_id: str) -> DecisionRecord:
         if self.plan is None:  # not through the planned path (tests driving a context by hand)
             return self.decision(self.runtime.backend(backend_id))
-        now = time.time()
-        return msgspec.structs.replace(  # the plan's record for this backend, with what is this request's own
-            self.plan.decisions[backend_id],
-            request_id=self.request_id,
-            attempts=tuple(self.attempts),
-            started_at=self.started_at,
-            ended_at=now,
-            request_tag=self._request_tag(),
-            media_tags=self.media,
-            media_digests=self.media_digests,
-        )
+        return self._stamped(self.plan.decisions[backend_id], final=False)  # the plan's record for this backend
 
     def _final(self) -> DecisionRecord:
         last = self._decision
         if last is None or self.backend is None or last.backend != self.backend.id:
             return self.decision()
-        # Answered by the backend last decided on: only what the answer added differs (copied in C, not rebuilt).
-        return msgspec.structs.replace(
-            last,
-            status=self.status,
-            reason=self.reason,
-            ended_at=time.time(),
-            prompt_tokens=self.usage[0] if self.usage else None,
-            completion_tokens=self.usage[1] if self.usage else None,
-            output_tag=self._output.hexdigest() if self._output is not None else None,
-        )
+        return self._stamped(last, final=True)  # answered by the backend last decided on: nothing to look up again
 
     def decision(self, attempted: Backend | None = None) -> DecisionRecord:
         """The record as it stands: the final one, or (``attempted``) the decision to try that backend."""
         runtime = self.runtime
-        backend = attempted or self.backend
-        place = runtime.place(backend)
-        served = backend.models.get(self.model) if backend is not None and self.model else None
-        return DecisionRecord(
+        policy = runtime.policy_hash(self.tenant)
+        template = runtime.recording.template(
+            self.tenant, self.model, self.modalities, attempted or self.backend, policy
+        )
+        return self._stamped(template, final=attempted is None)
+
+    def _stamped(self, template: DecisionRecord, *, final: bool) -> DecisionRecord:
+        """``template`` (a tenant's record for one backend, or for none) with what is this request's own."""
+        return msgspec.structs.replace(
+            template,
             request_id=self.request_id,
-            tenant_hash=runtime.tenant_hash(self.tenant),
-            gateway=place.gateway,
-            region=place.log_region,
-            outcome="routed" if backend is not None else "refused",
             status=self.status,
-            policy_hash=runtime.policy_hash(self.tenant),
-            model=self.model,
-            modalities=runtime.modality_names(self.modalities),
-            backend=place.backend,
-            datacenter=place.datacenter,
             attempts=tuple(self.attempts),
             reason=self.reason,
             started_at=self.started_at,
             ended_at=time.time(),
-            tenant_tag=runtime.tenant_tag(self.tenant),
             request_tag=self._request_tag(),
-            country=place.country,
-            operators=place.operators,
-            weights_digest=served.weights_digest if served else None,
             media_tags=self.media,
             media_digests=self.media_digests,
             prompt_tokens=self.usage[0] if self.usage else None,
             completion_tokens=self.usage[1] if self.usage else None,
-            output_tag=self._output.hexdigest() if self._output is not None and attempted is None else None,
+            output_tag=self._output.hexdigest() if self._output is not None and final else None,
         )

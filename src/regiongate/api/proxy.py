@@ -231,7 +231,7 @@ async def _chat(request: web.Request, runtime: Runtime, ctx: RequestContext) -> 
     plan = ctx.plan = runtime.plan(ctx.tenant, chat.model, modalities, audio_out=audio_out)
     media = None
     if modalities != _TEXT_ONLY:
-        media = MediaBodies(runtime.media, body, plan, runtime.tenant_salt(ctx.tenant))
+        media = MediaBodies(runtime.media, body, plan, runtime.recording.tenant_salt(ctx.tenant))
     extras = _Chat(media, audio_out) if media is not None or audio_out else _PLAIN
     return await _proxy(request, runtime, ctx, Endpoint.CHAT, body, plan, chat.stream, extras)
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-import hmac
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -18,12 +17,11 @@ from dataclasses import dataclass
 from regiongate.api.auth import KeyRing
 from regiongate.api.capabilities import capable, incapable, lacking_input
 from regiongate.api.media import MediaGate
-from regiongate.api.place import Place
+from regiongate.api.recording import Recording
 from regiongate.backends.openai import OpenAIUpstream
 from regiongate.backends.protocol import Upstream
 from regiongate.errors import MisdirectedRequest, ModelNotFound, PermissionDenied, UnsupportedModality
-from regiongate.ledger.decisions import DecisionRecord, DecisionSink, salted_digest
-from regiongate.ledger.leaves import Tagger, output_hasher, tag, tenant_salt
+from regiongate.ledger.decisions import DecisionRecord, DecisionSink
 from regiongate.ledger.log import Ledger
 from regiongate.ledger.sink import LedgerSink
 from regiongate.media.fetch import SafeFetcher
@@ -70,12 +68,8 @@ class Runtime:
         self.sink = sink
         # Receipts exist only where decisions go to the verifiable log (tests may use a plain sink).
         self.ledger = ledger or (sink.ledger if isinstance(sink, LedgerSink) else None)
-        self._salts: dict[str, bytes] = {}
-        self._output_hashers: dict[str, hmac.HMAC] = {}
-        self._taggers: dict[str, Tagger] = {}
-        self._modality_names: dict[frozenset[Modality], tuple[str, ...]] = {}
-        self._tenant_hashes: dict[str, str] = {}
-        self._tenant_tags: dict[str, str] = {}
+        # What records and headers say about tenants and backends, computed once (``recording.py``).
+        self.recording = Recording(settings.salt, topology, self.gateway)
         self.keys = KeyRing(topology.tenants.values())
         self.matrix = ComplianceMatrix.build(topology, today())
         self.router = Router(
@@ -94,11 +88,6 @@ class Runtime:
         # Plans are pure functions of the matrix: cached until it is rebuilt. Bounded by tenants x models x
         # modality subsets x audio output that have candidates (refusals raise and are not cached).
         self._plans: dict[tuple[str, str, frozenset[Modality], bool], Plan] = {}
-        # The x-regiongate-* headers that depend only on where the answer came from, built once per backend.
-        here, dcs = self.datacenter, topology.datacenters
-        self._places = {None: Place.nowhere(self.gateway, here)} | {
-            b.id: Place.of(self.gateway, here, b, dcs[b.datacenter]) for b in topology.backends.values()
-        }
 
     # -- deciding -------------------------------------------------------------------------------------------------
 
@@ -133,31 +122,10 @@ class Runtime:
             if not ids:
                 raise incapable(tenant.id, compliant, backends, model, modalities, audio_out)
             served = {bid: backends[bid].models[model] for bid in ids}
-            decisions = {bid: self._decision_template(tenant, model, modalities, backends[bid]) for bid in ids}
+            policy = self.policy_hash(tenant)
+            decisions = {bid: self.recording.template(tenant, model, modalities, backends[bid], policy) for bid in ids}
             found = self._plans[key] = Plan(model, self.router.slots_for(ids), served, decisions)
         return found
-
-    def _decision_template(
-        self, tenant: Tenant, model: str, modalities: frozenset[Modality], backend: Backend
-    ) -> DecisionRecord:
-        place = self.place(backend)
-        return DecisionRecord(
-            request_id="",
-            tenant_hash=self.tenant_hash(tenant),
-            gateway=place.gateway,
-            region=place.log_region,
-            outcome="routed",
-            status=0,
-            policy_hash=self.policy_hash(tenant),
-            model=model,
-            modalities=self.modality_names(modalities),
-            backend=place.backend,
-            datacenter=place.datacenter,
-            tenant_tag=self.tenant_tag(tenant),
-            country=place.country,
-            operators=place.operators,
-            weights_digest=backend.models[model].weights_digest,
-        )
 
     def _why_empty(
         self, tenant: Tenant, model: str, modalities: frozenset[Modality]
@@ -186,60 +154,6 @@ class Runtime:
         return list(self.matrix.models_for(tenant.id))
 
     # -- recording ------------------------------------------------------------------------------------------------
-
-    def tenant_hash(self, tenant: Tenant | None) -> str:
-        """HMAC(deployment salt, tenant id): constant per tenant, so computed once, not on every request."""
-        tenant_id = tenant.id if tenant else ""
-        found = self._tenant_hashes.get(tenant_id)
-        if found is None:
-            found = self._tenant_hashes[tenant_id] = salted_digest(self.settings.salt, tenant_id) if tenant else ""
-        return found
-
-    def tenant_tag(self, tenant: Tenant | None) -> str:
-        """The tenant's tag in the log, under its own salt: constant per tenant too."""
-        tenant_id = tenant.id if tenant else ""
-        found = self._tenant_tags.get(tenant_id)
-        if found is None:
-            found = self._tenant_tags[tenant_id] = tag(self.tenant_salt(tenant), "tenant", tenant_id)
-        return found
-
-    def tenant_salt(self, tenant: Tenant | None) -> bytes:
-        """The tenant's own salt for its tags in the log (given to it in its receipts; never the deployment's)."""
-        tenant_id = tenant.id if tenant else ""
-        found = self._salts.get(tenant_id)
-        if found is None:
-            found = self._salts[tenant_id] = tenant_salt(self.settings.salt, tenant_id)
-        return found
-
-    def output_hasher(self, tenant: Tenant | None) -> hmac.HMAC:
-        """A fresh running tag("output", …) under the tenant's salt: a copy of one keyed per tenant (cheaper than
-        keying a new HMAC on every request)."""
-        tenant_id = tenant.id if tenant else ""
-        found = self._output_hashers.get(tenant_id)
-        if found is None:
-            found = self._output_hashers[tenant_id] = output_hasher(self.tenant_salt(tenant))
-        return found.copy()
-
-    def place(self, backend: Backend | None) -> Place:
-        return self._places[backend.id if backend is not None else None]
-
-    def response_headers(self, backend: Backend | None) -> dict[str, str]:
-        """A new dict of the headers every answer from ``backend`` (None: from no backend) carries."""
-        return dict(self.place(backend).headers)
-
-    def tagger(self, tenant: Tenant | None) -> Tagger:
-        """Tags under the tenant's own salt (what its receipts let it recompute)."""
-        tenant_id = tenant.id if tenant else ""
-        found = self._taggers.get(tenant_id)
-        if found is None:
-            found = self._taggers[tenant_id] = Tagger(self.tenant_salt(tenant))
-        return found
-
-    def modality_names(self, modalities: frozenset[Modality]) -> tuple[str, ...]:
-        found = self._modality_names.get(modalities)
-        if found is None:
-            found = self._modality_names[modalities] = tuple(sorted(m.value for m in modalities))
-        return found
 
     @property
     def receipts(self) -> bool:
