@@ -21,6 +21,7 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Any, TypeVar
 
 from regiongate.errors import ApiError
+from regiongate.media.lifeline import tie_to_parent
 
 A = TypeVar("A")
 R = TypeVar("R")
@@ -42,7 +43,8 @@ class MediaWorkerLost(ApiError):
     code = "media_worker_lost"
 
 
-def _limit_memory(memory_limit: int | None) -> None:
+def _start_worker(memory_limit: int | None) -> None:
+    tie_to_parent()  # else a gateway killed with SIGKILL leaves its workers and fork server behind
     if memory_limit is not None:
         import resource
 
@@ -129,7 +131,7 @@ class MediaPool:
         return ProcessPoolExecutor(
             self.workers,
             mp_context=context,
-            initializer=_limit_memory,
+            initializer=_start_worker,
             initargs=(self._memory_limit,),
             max_tasks_per_child=self._tasks_per_child,
         )
