@@ -11,10 +11,14 @@ from regiongate.topology.records import Modality
 from tests.api.conftest import World
 
 
-def test_request_ids_are_96_random_bits_and_do_not_repeat() -> None:
-    ids = [new_request_id() for _ in range(5000)]  # several blocks of the id pool
-    assert all(re.fullmatch(r"req_[0-9a-f]{24}", i) for i in ids)
+def test_request_ids_start_with_their_milliseconds_then_80_random_bits_and_do_not_repeat() -> None:
+    now = 1_795_566_737.123
+    ids = [new_request_id(now) for _ in range(5000)]  # several blocks of the id pool
+    assert all(re.fullmatch(r"req_[0-9a-f]{32}", i) for i in ids)
+    assert {int(i[4:16], 16) for i in ids} == {1_795_566_737_123}
     assert len(set(ids)) == len(ids)
+    later = new_request_id(now + 0.002)
+    assert max(ids) < later  # ordered by time: the log's receipt index grows at its right edge
 
 
 async def test_the_planned_decision_is_the_record_built_field_by_field(world: World) -> None:

@@ -20,7 +20,7 @@ from regiongate.ledger.store import Frontier, LeafRow, LogStore, read_root, requ
 from tests.ledger.conftest import SIGNER, VKEY, StoreFactory
 from tests.ledger.tiles_sql import set_node
 
-KEY = request_key("00" * 32)
+KEY = request_key("00" * 32, "")
 
 
 class CountingStore:

@@ -114,7 +114,7 @@ async def _assert_logged(data: Path, seen: list[str]) -> None:
         missing = []
         for request_id in seen:
             wanted = tag(salt, "request", request_id)
-            rows = [await store.leaves(i, i + 1) for i in await store.find(request_key(wanted))]
+            rows = [await store.leaves(i, i + 1) for i in await store.find(request_key(wanted, request_id))]
             leaves = [decode_leaf(d) for found in rows for _, d in found]
             if not any(isinstance(x, DecisionLeaf) and x.request == wanted for x in leaves):
                 missing.append(request_id)

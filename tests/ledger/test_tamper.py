@@ -37,7 +37,7 @@ def _leaf(n: int) -> bytes:
 
 
 async def _fill(ledger: Ledger, start: int, end: int) -> None:
-    await asyncio.gather(*(ledger.append(_leaf(n), request_key("00" * 32)) for n in range(start, end)))
+    await asyncio.gather(*(ledger.append(_leaf(n), request_key("00" * 32, "")) for n in range(start, end)))
     await ledger.seal()
 
 
@@ -156,7 +156,7 @@ async def _receipt(tmp_path: Path) -> bytes:
     )  # fmt: skip
     ledger = await Ledger.open(SqliteStore(tmp_path / "r.sqlite3"), SIGNER, interval=3600)
     await _fill(ledger, 0, 5)
-    entries = [(await ledger.append(encode_leaf(x), request_key(request)), encode_leaf(x))
+    entries = [(await ledger.append(encode_leaf(x), request_key(request, REQUEST)), encode_leaf(x))
                for x in (decision, outcome)]  # fmt: skip
     await _fill(ledger, 5, 9)
     assert ledger.latest is not None

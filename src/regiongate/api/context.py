@@ -25,19 +25,21 @@ if TYPE_CHECKING:
 
 
 class _Ids:
-    """Request ids: 96 random bits each, read from the OS in blocks (one getrandom call per 1,024 requests rather
-    than one per request, which showed in profiles of the hot path)."""
+    """Request ids: 48 bits of Unix milliseconds, then 80 random bits (UUIDv7's layout, without its version bits).
+    Time first, so that the log's receipt index grows at its right edge (:func:`regiongate.ledger.store.request_key`).
+    The random bits are read from the OS in blocks (one getrandom call per 1,024 requests rather than one per
+    request, which showed in profiles of the hot path)."""
 
-    _SIZE, _BLOCK = 12, 12 * 1024
+    _SIZE, _BLOCK = 10, 10 * 1024
 
     def __init__(self) -> None:
         self._pool, self._at = b"", 0
 
-    def new(self) -> str:
+    def new(self, now: float) -> str:
         if self._at >= len(self._pool):
             self._pool, self._at = os.urandom(self._BLOCK), 0
         start, self._at = self._at, self._at + self._SIZE
-        return "req_" + self._pool[start : self._at].hex()
+        return f"req_{int(now * 1000):012x}{self._pool[start : self._at].hex()}"
 
 
 new_request_id = _Ids().new
@@ -79,8 +81,8 @@ class RequestContext:
 
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
-        self.request_id = new_request_id()
         self.started_at = time.time()
+        self.request_id = new_request_id(self.started_at)
         self.tenant: Tenant | None = None
         self.model: str | None = None
         self.modalities: frozenset[Modality] = frozenset()

@@ -44,9 +44,9 @@ def ledger_routes(ledger: Ledger, identify: Identify, *, wait: float = 2.0) -> l
         tenant, salt = identify(request.headers.get("Authorization"))
         request_id = request.match_info["request_id"]
         await ledger.appender.flush()  # a request that just ended has its outcome queued: let it land first
-        entries = await ledger.entries(request_key(tag(salt, "request", request_id)))
-        wanted = tag(salt, "request", request_id)  # the key is a prefix: check the whole tag
-        entries = [(i, d) for i, d in entries if decode_leaf(d).request == wanted]
+        wanted = tag(salt, "request", request_id)
+        entries = await ledger.entries(request_key(wanted, request_id))
+        entries = [(i, d) for i, d in entries if decode_leaf(d).request == wanted]  # the key holds part of the tag
         if not entries:
             raise NotFound(f"No receipt for request {request_id} of this tenant.", code="receipt_not_found")
         if not _complete(entries):

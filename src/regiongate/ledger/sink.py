@@ -69,10 +69,10 @@ class LedgerSink:
     def decide(self, decision: DecisionRecord) -> asyncio.Future[int]:
         """Raises :class:`LedgerUnavailable` (503) if the log cannot take it: then nothing is forwarded."""
         leaf = decision_leaf(decision, decision.ended_at or decision.started_at)
-        return self.ledger.append(encode_leaf(leaf), request_key(decision.request_tag))
+        return self.ledger.append(encode_leaf(leaf), request_key(decision.request_tag, decision.request_id))
 
     def record(self, decision: DecisionRecord) -> None:
-        key = request_key(decision.request_tag)
+        key = request_key(decision.request_tag, decision.request_id)
         try:
             if not decision.attempts:  # refused before any backend: its decision is logged now
                 self.ledger.append_nowait(encode_leaf(decision_leaf(decision, decision.ended_at)), key)

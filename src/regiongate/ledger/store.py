@@ -11,6 +11,7 @@ is computed from them, never from leaves.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -26,18 +27,30 @@ from regiongate.ledger.merkle import (
 )
 
 Coord = tuple[int, int]  # (level, index) of a perfect subtree
-TAG_KEY_BYTES = 16  # receipts are looked up by a 128-bit prefix of the request tag; the full tag is then compared
+TAG_KEY_BYTES = 16  # receipts are looked up by a 128-bit key (request_key); the full request tag is then compared
+_STAMP_BYTES = 6
 
 
 @dataclass(slots=True)
 class LeafRow:  # never changed once made (not frozen: one is made per leaf appended, three times faster so)
     index: int
     data: bytes
-    tag_key: bytes  # request_key(tag)
+    tag_key: bytes  # request_key(tag, request id)
 
 
-def request_key(request_tag_hex: str) -> bytes:
-    return bytes.fromhex(request_tag_hex)[:TAG_KEY_BYTES]
+_STAMPED_ID = re.compile(r"req_([0-9a-f]{12})[0-9a-f]{20}")  # the ids of api.context: Unix ms, then 80 random bits
+
+
+def request_key(request_tag_hex: str, request_id: str) -> bytes:
+    """Where a request's leaves are found in the log's index: the milliseconds its id starts with, then a prefix of
+    its tag. Time first keeps every insert at the right edge of the index: keyed by the tag alone, each leaf landed
+    on a random index page, and writing those pages out was half of the log writer's work (bench/overhead.py).
+    Ids without a stamp (logs written before stamped ids, ids made by hand) are keyed by the tag alone."""
+    tag = bytes.fromhex(request_tag_hex)
+    stamped = _STAMPED_ID.fullmatch(request_id)
+    if stamped is None:
+        return tag[:TAG_KEY_BYTES]
+    return bytes.fromhex(stamped[1]) + tag[: TAG_KEY_BYTES - _STAMP_BYTES]
 
 
 class LogStore(Protocol):
