@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 from pathlib import Path
@@ -34,13 +35,28 @@ async def make_sink(settings: ServeSettings, topology: Topology) -> DecisionSink
 
 async def run_until_signalled(settings: ServeSettings, topology: Topology) -> None:
     runtime = Runtime(settings, topology, await make_sink(settings, topology))
-    task = asyncio.create_task(serve(runtime, settings.host, settings.port))
+    ready = asyncio.Event()
+    task = asyncio.create_task(serve(runtime, settings.host, settings.port, ready=ready))
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, task.cancel)
     with contextlib.suppress(asyncio.CancelledError):
+        await _freeze_once_ready(ready, task)
         await task
     log.info("gateway %s stopped", settings.gateway)
+
+
+async def _freeze_once_ready(ready: asyncio.Event, serving: asyncio.Task[None]) -> None:
+    """Once listening, move everything built at start (topology, compliance matrix, plans, sessions) out of the
+    cyclic collector's sight: it lives as long as the process, and rescanning it made every full collection a
+    20-25 ms pause of the event loop with the benchmark's 60-backend topology (gc callbacks, 200 req/s)."""
+    waiting = asyncio.ensure_future(ready.wait())
+    try:
+        await asyncio.wait({waiting, serving}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        waiting.cancel()
+    if ready.is_set():
+        gc.freeze()
 
 
 def run_gateway(topology: Topology, path: Path, gateway: str, host: str, port: int | None) -> int:
