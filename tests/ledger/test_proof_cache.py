@@ -5,9 +5,12 @@ what was committed."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import sqlite3
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import TypeVar
 
 import asyncpg
 import pytest
@@ -21,6 +24,16 @@ from tests.ledger.conftest import PG_DSN, StoreFactory, drop_schema
 from tests.ledger.tiles_sql import set_node
 
 KEY = bytes(16)
+S = TypeVar("S", bound=LogStore)
+
+
+@contextlib.asynccontextmanager
+async def _opened(store: S) -> AsyncIterator[S]:
+    await store.open()
+    try:
+        yield store
+    finally:
+        await store.close()
 
 
 def _data(i: int) -> bytes:
@@ -75,22 +88,16 @@ async def test_cached_proofs_equal_uncached_ones_through_appends_and_reopening(m
     finally:
         for store in (writer, reader, uncached):
             await store.close()
-    again = make_store()
-    await again.open()  # a new process: the cache is loaded from the store
-    try:
+    async with _opened(make_store()) as again:  # a new process: the cache is loaded from the store
         assert (await Frontier.load(again)).root() == reference.root()
         await _same([again], reference, rng)
         await _grow(again, await Frontier.load(again), reference, 300, rng)
         await _same([again], reference, rng)
-    finally:
-        await again.close()
 
 
 async def test_a_failed_append_leaves_the_cache_as_it_was(make_store: StoreFactory) -> None:
     rng, reference, frontier = random.Random(1), MerkleAccumulator(), Frontier()
-    store = make_store()
-    await store.open()
-    try:
+    async with _opened(make_store()) as store:
         await _grow(store, frontier, reference, 4095, rng)  # the next leaf completes a cached node (level 12)
         held = store.cache.nbytes  # type: ignore[attr-defined]
         rows = [LeafRow(4095, _data(4095), KEY), LeafRow(0, b"duplicate index", KEY)]
@@ -102,15 +109,11 @@ async def test_a_failed_append_leaves_the_cache_as_it_was(make_store: StoreFacto
         with pytest.raises(LookupError):
             await read_inclusion(store, 0, 4096)  # not committed: no proof, from the cache or elsewhere
         await _same([store], reference, rng)
-    finally:
-        await store.close()
 
 
 async def test_an_append_to_a_tile_changed_behind_the_writer_fails_whole(tmp_path: Path) -> None:
     path, rng, reference, frontier = tmp_path / "log.sqlite3", random.Random(2), MerkleAccumulator(), Frontier()
-    store = SqliteStore(path)
-    await store.open()
-    try:
+    async with _opened(SqliteStore(path)) as store:
         await _grow(store, frontier, reference, 20, rng)
         with sqlite3.connect(path) as db:  # another writer, say, shortened the open tile
             db.execute("UPDATE tiles SET hashes = substr(hashes, 1, 64) WHERE level = 0 AND idx = 1")
@@ -118,26 +121,18 @@ async def test_an_append_to_a_tile_changed_behind_the_writer_fails_whole(tmp_pat
         with pytest.raises(LedgerError, match="not the length"):
             await store.append(rows, frontier.append(leaf_hash(_data(20))))
         assert await store.leaves(20, 21) == []  # rolled back: the leaf did not go in without its nodes
-    finally:
-        await store.close()
 
 
 async def test_an_edited_top_node_is_what_a_reopened_store_serves(tmp_path: Path) -> None:
     """The cache is the store's own data: a reopened store sees an edit (so the ledger's start check catches it)."""
     path, rng, reference, frontier = tmp_path / "log.sqlite3", random.Random(3), MerkleAccumulator(), Frontier()
-    store = SqliteStore(path)
-    await store.open()
-    await _grow(store, frontier, reference, 600, rng)
-    await store.close()
+    async with _opened(SqliteStore(path)) as store:
+        await _grow(store, frontier, reference, 600, rng)
     with sqlite3.connect(path) as db:
         set_node(db, 9, 0, bytes(32))
-    again = SqliteStore(path)
-    await again.open()
-    try:
+    async with _opened(SqliteStore(path)) as again:
         assert await again.nodes([(9, 0)]) == {(9, 0): bytes(32)}
         assert await read_root(again, 600) != reference.root()
-    finally:
-        await again.close()
 
 
 async def test_a_log_without_tiles_is_refused(tmp_path: Path) -> None:
@@ -164,12 +159,8 @@ async def test_a_log_without_tiles_is_refused(tmp_path: Path) -> None:
 async def test_concurrent_proofs_agree(make_store: StoreFactory) -> None:
     """Reads at once: PostgreSQL's own read connection takes one, the pool the others."""
     rng, reference, frontier = random.Random(4), MerkleAccumulator(), Frontier()
-    store = make_store()
-    await store.open()
-    try:
+    async with _opened(make_store()) as store:
         await _grow(store, frontier, reference, 3000, rng)
         wanted = [(rng.randrange(size), size) for size in (rng.randrange(1, 3001) for _ in range(40))]
         got = await asyncio.gather(*(read_inclusion(store, i, size) for i, size in wanted))
         assert got == [reference.inclusion_proof(i, size) for i, size in wanted]
-    finally:
-        await store.close()
