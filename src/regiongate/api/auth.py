@@ -1,13 +1,14 @@
 """Bearer API keys → tenants. Keys are never stored, only their SHA-256 digests.
 
-Lookup is by digest: an attacker cannot steer the digest of a guess, so the hash-table probe leaks nothing usable,
-and the final comparison is constant-time anyway (``hmac.compare_digest``) so that holds even for a short table.
+Lookup is by digest, and that is the constant-time property: the only secret-dependent timing is the table's probe
+comparing SHA-256(guess) with stored digests, and an attacker cannot steer the digest of a guess byte by byte. A
+``hmac.compare_digest`` after the probe would compare the found digest with itself (the probe matched on equality),
+so there is none.
 """
 
 from __future__ import annotations
 
 import hashlib
-import hmac
 import secrets
 from collections.abc import Iterable
 
@@ -34,10 +35,10 @@ def new_key() -> tuple[str, str]:
 
 class KeyRing:
     def __init__(self, tenants: Iterable[Tenant]) -> None:
-        self._by_digest: dict[bytes, tuple[Tenant, bytes]] = {}
+        self._by_digest: dict[bytes, Tenant] = {}
         for tenant in tenants:
             for digest in tenant.key_hashes:
-                self._by_digest[digest] = (tenant, digest)
+                self._by_digest[digest] = tenant
 
     def authenticate(self, authorization: str | None) -> Tenant:
         if not authorization:
@@ -46,7 +47,7 @@ class KeyRing:
         if scheme.lower() != "bearer" or not key.strip():
             raise AuthenticationFailed("Malformed Authorization header: expected `Bearer <key>`.")
         digest = key_digest(key.strip())
-        found = self._by_digest.get(digest)
-        if found is None or not hmac.compare_digest(digest, found[1]):
+        tenant = self._by_digest.get(digest)
+        if tenant is None:
             raise AuthenticationFailed("Incorrect API key provided.")
-        return found[0]
+        return tenant
