@@ -16,6 +16,11 @@ CPU 1, the upstream on CPU 0; the load generator on CPU 0 beside the upstream wh
 the upstream is measured alone (so that it never shares a core with the process it talks to, and (a) shows what the
 upstream itself can do). Each run prints the CPU share every process used, to show which one was the bottleneck.
 
+The region's log: by default the gateway process writes it itself, on its own core (the single-process deployment).
+``--ledger writer`` measures the deployment of a region with several gateway processes instead: a log writer
+process (``regiongate ledger serve``) on CPU 0, beside the upstream, as a database server would be, the gateway
+sending it its leaves over a Unix socket; its CPU share is printed too.
+
     .venv/bin/python bench/overhead.py            # about 8 minutes
     .venv/bin/python bench/overhead.py --quick    # about 1 minute
 """
@@ -115,9 +120,10 @@ def start(
     cpu_set: set[int],
     workdir: Path,
     probe_headers: dict[str, str] | None = None,
+    env_extra: dict[str, str] | None = None,
 ) -> Service:
     log = workdir / f"{name}.log"
-    env = {**os.environ, "REGIONGATE_DATA_DIR": str(workdir / "data")}
+    env = {**os.environ, "REGIONGATE_DATA_DIR": str(workdir / "data"), **(env_extra or {})}
     with pinned(cpu_set), log.open("wb") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=workdir)
     service = Service(name, url, proc, log)
@@ -135,6 +141,24 @@ def start(
             time.sleep(0.1)
     service.stop()
     raise RuntimeError(f"{name} did not answer within 30 s:\n{service.tail()}")
+
+
+def start_writer(socket_path: Path, config: Path, cpu_set: set[int], workdir: Path) -> Service:
+    """The region's log writer, up once its socket exists."""
+    cmd = [str(BIN / "regiongate"), "ledger", "serve", "--region", topology_gen.BENCH_REGION]
+    cmd += ["--socket", str(socket_path), "--config", str(config)]
+    log = workdir / "log-writer.log"
+    env = {**os.environ, "REGIONGATE_DATA_DIR": str(workdir / "data")}
+    with pinned(cpu_set), log.open("wb") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=workdir)
+    service = Service("log-writer", str(socket_path), proc, log)
+    deadline = time.monotonic() + 30
+    while not socket_path.exists():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            service.stop()
+            raise RuntimeError(f"the log writer did not come up:\n{service.tail()}")
+        time.sleep(0.1)
+    return service
 
 
 def regiongate_serve_available() -> tuple[bool, str]:
@@ -171,6 +195,7 @@ class Report:
     fixed: dict[tuple[float, str, str], Result] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     targets: dict[str, Service] = field(default_factory=dict)  # (a), (b), (c) as they run
+    writer: Service | None = None  # the region's log writer process (``--ledger writer``)
 
 
 def body_for(kind: str) -> bytes:
@@ -361,7 +386,9 @@ class Bench:
         where = self.far if path == "a" else self.near  # the generator: on the core no proxy uses
         with pinned(where):
             self._saturate(service.url, kind, warm, where)
+            writer = self.report.writer if path == "c" else None
             up0, proxy0, gen0 = cpu_seconds(self.upstream.proc.pid), cpu_seconds(service.proc.pid), self._gen_cpu()
+            writer0 = cpu_seconds(writer.proc.pid) if writer is not None else math.nan
             started = time.perf_counter()
             result = self._saturate(service.url, kind, seconds, where)
             elapsed = time.perf_counter() - started
@@ -369,6 +396,7 @@ class Bench:
                 "upstream": (cpu_seconds(self.upstream.proc.pid) - up0) / elapsed,
                 "proxy": (cpu_seconds(service.proc.pid) - proxy0) / elapsed if path != "a" else math.nan,
                 "generator": (self._gen_cpu() - gen0) / elapsed,
+                "writer": (cpu_seconds(writer.proc.pid) - writer0) / elapsed if writer is not None else math.nan,
             }
         return result
 
@@ -388,7 +416,12 @@ class Bench:
 
 
 def bring_up(
-    workdir: Path, cpu: tuple[set[int], set[int]], headers: dict[str, str], gateway: bool, report: Report
+    workdir: Path,
+    cpu: tuple[set[int], set[int]],
+    headers: dict[str, str],
+    gateway: bool,
+    report: Report,
+    ledger: str = "in-process",
 ) -> dict[str, Service]:
     """Start (a) the upstream, (b) the pass-through and, if it can be had, (c) the gateway; into ``report.targets``
     as they come up, so that whatever started is stopped whatever happens next."""
@@ -409,8 +442,14 @@ def bring_up(
         config.write_text(topology_gen.render([targets["a"].url], gw_port))
         serve = [str(BIN / "regiongate"), "serve", "--config", str(config), "--gateway", topology_gen.BENCH_GATEWAY]
         serve += ["--host", "127.0.0.1", "--port", str(gw_port)]
+        env: dict[str, str] = {}
         try:
-            targets["c"] = start("regiongate", serve, f"http://127.0.0.1:{gw_port}/v1", far, workdir, headers)
+            if ledger == "writer":
+                socket_path = workdir / "data" / f"{topology_gen.BENCH_REGION}.sock"
+                report.writer = start_writer(socket_path, config, near, workdir)
+                env["REGIONGATE_LEDGER_SOCKET"] = str(socket_path)
+            gw_url = f"http://127.0.0.1:{gw_port}/v1"
+            targets["c"] = start("regiongate", serve, gw_url, far, workdir, headers, env_extra=env)
         except RuntimeError as exc:
             report.notes.append(f"(c) skipped: `regiongate serve` did not come up: {exc}")
     for path, service in list(targets.items()):
@@ -466,6 +505,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--no-install", action="store_true", help="never apt-get install wrk")
     parser.add_argument("--skip-gateway", action="store_true", help="measure (a) and (b) only")
     parser.add_argument(
+        "--ledger",
+        choices=("writer", "in-process"),
+        default="in-process",
+        help="where (c) writes the region's log: the gateway process itself (default, the single-process "
+        "deployment), or a log writer process on the upstream's CPU (a region with several gateway processes)",
+    )
+    parser.add_argument(
         "--nice",
         type=int,
         default=0,
@@ -494,12 +540,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(
         f"regiongate overhead benchmark{' (quick)' if args.quick else ''}, {os.cpu_count()} CPUs: upstream fake on "
         f"CPU {sorted(near)}, proxy under test alone on CPU {sorted(far)}, load generator on CPU {sorted(near)} "
-        f"(CPU {sorted(far)} when the upstream is measured alone), pinned with os.sched_setaffinity",
+        f"(CPU {sorted(far)} when the upstream is measured alone), pinned with os.sched_setaffinity; (c)'s log: "
+        + (
+            f"a log writer process on CPU {sorted(near)}"
+            if args.ledger == "writer"
+            else "written by the gateway process itself"
+        ),
         flush=True,
     )
     with tempfile.TemporaryDirectory(prefix="regiongate-bench-") as tmp:
         try:
-            targets = bring_up(Path(tmp), (near, far), headers, not args.skip_gateway, report)
+            targets = bring_up(Path(tmp), (near, far), headers, not args.skip_gateway, report, args.ledger)
             if "c" in targets:
                 world = topology_gen.generate([targets["a"].url], 0)
                 sizes = ", ".join(
@@ -516,6 +567,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         finally:
             for service in reversed(report.targets.values()):
                 service.stop()
+            if report.writer is not None:
+                report.writer.stop()
     print_report(report, rates, list(report.targets))
     return 0
 
@@ -548,11 +601,11 @@ def print_report(report: Report, rates: Sequence[float], paths: Sequence[str]) -
     for kind in KINDS:
         for path in paths:
             r = report.saturation[path, kind]
-            cpu = [fmt(100 * r.cpu.get(who, math.nan), 0) for who in ("proxy", "upstream", "generator")]
+            who = ("proxy", "upstream", "generator", "writer")
+            cpu = [fmt(100 * r.cpu.get(w, math.nan), 0) for w in who]
             rows.append([PATHS[path], kind, fmt(r.rps, 1), fmt(r.p50), fmt(r.p99), str(r.errors), *cpu])
-    print_table(
-        ["path", "kind", "req/s", "p50 ms", "p99 ms", "errors", "proxy CPU%", "upstream CPU%", "gen CPU%"], rows
-    )
+    header = ["path", "kind", "req/s", "p50 ms", "p99 ms", "errors", "proxy CPU%", "upstream CPU%", "gen CPU%"]
+    print_table([*header, "log writer CPU%"], rows)
     verdicts: list[str] = []
     for kind in KINDS:
         bare = report.saturation["b", kind].rps

@@ -22,6 +22,7 @@ import yaml
 
 BENCH_TENANT = "bench-eu-bank"
 BENCH_GATEWAY = "gw-bench"
+BENCH_REGION = "eu-central"  # the region of fra-a, the gateway's datacenter: its log is the one written
 MODEL = "qwen3-omni"
 
 

@@ -1,4 +1,5 @@
-"""The ``regiongate`` command: serve · engine · demo · check · explain · keys new · verify · audit · ledger check."""
+"""The ``regiongate`` command: serve · engine · demo · check · explain · keys new · verify · audit · ledger check ·
+ledger serve."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from regiongate.api.auth import new_key
 from regiongate.engine.options import EngineOptions, add_engine_arguments
 from regiongate.errors import ConfigError
 from regiongate.ledger import commands as ledger_commands
+from regiongate.ledger.errors import LedgerError
 from regiongate.policy.matrix import ComplianceMatrix
 from regiongate.policy.report import explain_json, explain_table, matrix_table
 from regiongate.topology.loader import load_topology
@@ -121,7 +123,11 @@ def cmd_serve(args: argparse.Namespace, err: Console) -> int:
     if args.gateway not in topology.gateways:
         err.print(f"[red]unknown gateway[/red] {args.gateway!r}; known: {', '.join(sorted(topology.gateways))}")
         return 2
-    return run_gateway(topology, args.config, args.gateway, args.host, args.port)
+    try:
+        return run_gateway(topology, args.config, args.gateway, args.host, args.port)
+    except LedgerError as exc:  # the region's log cannot be opened or reached: the gateway must not start
+        err.print(f"[red]cannot open the decision log:[/red] {exc}", highlight=False, soft_wrap=True)
+        return 2
 
 
 def cmd_engine(args: argparse.Namespace) -> int:

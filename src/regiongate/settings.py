@@ -35,31 +35,40 @@ class MediaSettings:
 
 
 @dataclass(frozen=True, slots=True)
-class ServeSettings:
-    topology: Path
-    gateway: str
-    host: str = "127.0.0.1"
-    port: int = 8080
+class LogSettings:
+    """Where a region's log lives and who writes it: what its writer process and its gateways must agree on."""
+
     data_dir: Path = Path("var")
-    salt: bytes = b""  # per-deployment secret for hashing tenant and request ids in decision records
-    timeouts: Timeouts = field(default_factory=Timeouts)
-    breaker: BreakerSettings = field(default_factory=BreakerSettings)
-    max_attempts: int = 3
-    health_interval: float = 10.0  # seconds between active health checks of every backend
-    max_body_bytes: int = 64 * 1024 * 1024
-    decisions: str = "sqlite"  # the region's verifiable log on "sqlite" or "postgres"; "memory": no log (tests)
+    decisions: str = "sqlite"  # the store: "sqlite" or "postgres" ("memory": no log at all, tests only)
     ledger_dsn: str = ""  # PostgreSQL DSN when decisions is "postgres"
     ledger_log: str = ""  # the log's name: default the gateway's region (one log, one writer, per region)
     ledger_origin: str = ""  # the log's identity in checkpoints and its key name: default regiongate/<log>
     checkpoint_interval: float = 1.0  # seconds between checkpoints (sealed only if the log grew)
-    receipt_wait: float = 2.0  # how long a receipt request waits for a checkpoint covering it before a 202
-    media: MediaSettings = field(default_factory=MediaSettings)
+    # The Unix socket of the region's log writer (`regiongate ledger serve`). Empty: the gateway process writes
+    # the log itself. Set: the writer listens there, and gateways send it their leaves and read the store.
+    ledger_socket: str = ""
 
     def ledger_path(self, log: str) -> Path:
         return self.data_dir / f"ledger-{log}.sqlite3"
 
     def ledger_key_path(self, log: str) -> Path:
         return self.data_dir / f"ledger-{log}.key"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ServeSettings(LogSettings):
+    topology: Path
+    gateway: str
+    host: str = "127.0.0.1"
+    port: int = 8080
+    salt: bytes = b""  # per-deployment secret for hashing tenant and request ids in decision records
+    timeouts: Timeouts = field(default_factory=Timeouts)
+    breaker: BreakerSettings = field(default_factory=BreakerSettings)
+    max_attempts: int = 3
+    health_interval: float = 10.0  # seconds between active health checks of every backend
+    max_body_bytes: int = 64 * 1024 * 1024
+    receipt_wait: float = 2.0  # how long a receipt request waits for a checkpoint covering it before a 202
+    media: MediaSettings = field(default_factory=MediaSettings)
 
 
 def _number(env: Mapping[str, str], name: str, default: float) -> float:
@@ -94,7 +103,7 @@ def serve_settings(
     topology: Path, gateway: str, host: str, port: int, env: Mapping[str, str] | None = None
 ) -> ServeSettings:
     env = os.environ if env is None else env
-    data_dir = Path(env.get(ENV_PREFIX + "DATA_DIR", "var"))
+    log = log_settings(env, stores=("sqlite", "postgres", "memory"))
     timeouts = Timeouts(
         connect=_number(env, "CONNECT_TIMEOUT", 3.0),
         first_byte=_number(env, "FIRST_BYTE_TIMEOUT", 120.0),
@@ -108,20 +117,38 @@ def serve_settings(
         gateway=gateway,
         host=host,
         port=port,
-        data_dir=data_dir,
-        salt=load_salt(data_dir, env),
+        salt=load_salt(log.data_dir, env),
         timeouts=timeouts,
         breaker=breaker,
         max_attempts=int(_number(env, "MAX_ATTEMPTS", 3)),
         health_interval=_number(env, "HEALTH_INTERVAL", 10.0),
         max_body_bytes=int(_number(env, "MAX_BODY_BYTES", 64 * 1024 * 1024)),
-        decisions=_choice(env, "DECISIONS", ("sqlite", "postgres", "memory")),
+        data_dir=log.data_dir,
+        decisions=log.decisions,
+        ledger_dsn=log.ledger_dsn,
+        ledger_log=log.ledger_log,
+        ledger_origin=log.ledger_origin,
+        checkpoint_interval=log.checkpoint_interval,
+        ledger_socket=log.ledger_socket,
+        receipt_wait=_number(env, "RECEIPT_WAIT", 2.0),
+        media=media_settings(env),
+    )
+
+
+def log_settings(
+    env: Mapping[str, str] | None = None, *, stores: tuple[str, ...] = ("sqlite", "postgres")
+) -> LogSettings:
+    """The log's settings; alone, those of a log writer process (``regiongate ledger serve``), which reads the same
+    variables as its gateways."""
+    env = os.environ if env is None else env
+    return LogSettings(
+        data_dir=Path(env.get(ENV_PREFIX + "DATA_DIR", "var")),
+        decisions=_choice(env, "DECISIONS", stores),
         ledger_dsn=env.get(ENV_PREFIX + "LEDGER_DSN", ""),
         ledger_log=env.get(ENV_PREFIX + "LEDGER_LOG", ""),
         ledger_origin=env.get(ENV_PREFIX + "LEDGER_ORIGIN", ""),
         checkpoint_interval=_number(env, "CHECKPOINT_INTERVAL", 1.0),
-        receipt_wait=_number(env, "RECEIPT_WAIT", 2.0),
-        media=media_settings(env),
+        ledger_socket=env.get(ENV_PREFIX + "LEDGER_SOCKET", ""),
     )
 
 

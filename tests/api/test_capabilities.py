@@ -27,7 +27,8 @@ INPUTS = [
 async def test_plans_are_subsets_of_the_matrix_candidates(declared: bool, tmp_path: Path) -> None:
     text = EXAMPLE.read_text()
     topology = parse_topology(declare_media(text) if declared else text, "example-topology.yaml")
-    runtime = Runtime(ServeSettings(EXAMPLE, "gw-fra", data_dir=tmp_path, salt=b"s"), topology, MemorySink())
+    settings = ServeSettings(topology=EXAMPLE, gateway="gw-fra", data_dir=tmp_path, salt=b"s")
+    runtime = Runtime(settings, topology, MemorySink())
     planned = refused = 0
     try:
         for tenant, modalities, audio_out in itertools.product(topology.tenants.values(), INPUTS, (False, True)):

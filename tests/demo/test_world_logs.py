@@ -10,6 +10,7 @@ from regiongate.demo.context import Tour
 from regiongate.demo.world import World
 from regiongate.ledger.keys import read_verifier
 from regiongate.ledger.log import Ledger
+from regiongate.ledger.region_log import RegionLog
 from regiongate.ledger.sink import LedgerSink
 
 
@@ -31,6 +32,7 @@ def test_one_log_per_region_shared_by_its_gateways(world: World) -> None:
 
 async def test_both_frankfurt_gateways_append_to_eu_central(tour: Tour) -> None:
     eu_central = tour.world.ledgers["eu-central"].ledger
+    assert isinstance(eu_central, Ledger)
     before = eu_central.appender.committed.size
     fra = await tour.chat("eu-retailer", "gw-fra")
     fra3 = await tour.chat("de-bank", "gw-fra3")
@@ -41,7 +43,9 @@ async def test_both_frankfurt_gateways_append_to_eu_central(tour: Tour) -> None:
     assert [r.model for r in records["gw-fra3"]] == [MODEL]
     await eu_central.appender.flush()
     assert eu_central.appender.committed.size == before + 4  # a decision and an outcome leaf per request
-    assert tour.world.ledgers["eu-west"].ledger.appender.committed.size == 0
+    eu_west = tour.world.ledgers["eu-west"].ledger
+    assert isinstance(eu_west, Ledger)
+    assert eu_west.appender.committed.size == 0
 
 
 async def test_closing_the_world_closes_each_log_once(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -53,7 +57,7 @@ async def test_closing_the_world_closes_each_log_once(world: World, monkeypatch:
         await original(self)
 
     monkeypatch.setattr(LedgerSink, "close", counted)
-    ledgers: list[Ledger] = [sink.ledger for sink in world.ledgers.values()]
+    ledgers: list[RegionLog] = [sink.ledger for sink in world.ledgers.values()]
     await world.close()
     assert sorted(closed) == sorted(ledger.origin for ledger in ledgers)
     assert world.ledgers == {}

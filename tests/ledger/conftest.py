@@ -6,7 +6,9 @@ PostgreSQL is expected at ``REGIONGATE_TEST_PG_DSN`` (default: 127.0.0.1:5432, d
 from __future__ import annotations
 
 import os
+import re
 import secrets
+import socket
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -23,7 +25,15 @@ ORIGIN = "regiongate/test-region"
 SKEY, VKEY = generate_key(ORIGIN)
 SIGNER: NoteSigner = parse_signer_key(SKEY)
 
-StoreFactory = Callable[..., LogStore]  # (writer=True, cache=True) -> a new, unopened store on the same log
+StoreFactory = Callable[..., LogStore]
+URL_LINE = re.compile(r"^    url: http://127\.0\.0\.1:\d+/v1", re.M)  # a backend's url in the example topology
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port  # (writer=True, cache=True) -> a new, unopened store on the same log
 
 
 async def drop_schema(schema: str) -> None:

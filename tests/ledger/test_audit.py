@@ -31,7 +31,7 @@ async def _chat(world: LedgerWorld, n: int) -> None:
 
 async def _checkpoint(world: LedgerWorld) -> tuple[int, bytes]:
     ledger = world.ledgers["gw-par"]
-    await ledger.appender.flush()
+    await world.settle("gw-par")
     await ledger.seal()
     status, note, _ = await world.get("gw-par", "/ledger/checkpoint")
     assert status == 200
@@ -113,7 +113,7 @@ async def test_no_byte_before_the_decision_is_durable(ledger_world: LedgerWorld)
 
 async def test_a_broken_log_refuses_requests_and_forwards_nothing(ledger_world: LedgerWorld) -> None:
     await ledger_world.start_gateway("gw-par")
-    await ledger_world.ledgers["gw-par"].appender.close()  # as after a failed commit: nothing more is accepted
+    await ledger_world.break_log("gw-par")
     ledger_world.fakes["par-1-cpu"].reset()
     async with openai.AsyncOpenAI(base_url=ledger_world.gateways["gw-par"], api_key=KEYS["eu-ministry"],
                                   max_retries=0) as sdk:  # fmt: skip

@@ -135,13 +135,13 @@ async def test_receipt_waits_for_the_checkpoint_or_says_202(ledger_world: Ledger
     await ledger.seal()
     async with sdk(ledger_world, "gw-par", "eu-ministry") as client:
         raw = await client.chat.completions.with_raw_response.create(model="qwen3-omni", messages=HELLO)
-    await ledger.appender.flush()
+    await ledger_world.settle("gw-par")
     await ledger.seal()  # covers the decision leaf; the outcome leaf may not be sealed yet
     path = f"/receipts/{raw.headers['x-regiongate-receipt']}"
     status, body, headers = await ledger_world.get("gw-par", path, "eu-ministry")
     if status == 202:
         assert headers["Retry-After"] == "1"
-        await ledger.appender.flush()
+        await ledger_world.settle("gw-par")
         await ledger.seal()
         status, body, _ = await ledger_world.get("gw-par", path, "eu-ministry")
     assert status == 200, body

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 import signal
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -25,17 +23,10 @@ from regiongate.ledger.log import Ledger
 from regiongate.ledger.sqlite_store import SqliteStore
 from regiongate.ledger.store import request_key
 from tests.api.conftest import EXAMPLE, KEYS
+from tests.ledger.conftest import URL_LINE, free_port
 
 SALT = "sigkill-test-salt"
 TENANT = "eu-retailer"  # many compliant backends: load spreads over the whole fake
-_URL = re.compile(r"^    url: http://127\.0\.0\.1:\d+/v1", re.M)
-
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 async def _wait_up(url: str, proc: subprocess.Popen[bytes]) -> None:
@@ -71,9 +62,9 @@ def _spawn(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
 
 
 async def test_sigkill_under_load_loses_no_decision(tmp_path: Path) -> None:
-    fake_port, gw_port = _port(), _port()
+    fake_port, gw_port = free_port(), free_port()
     config = tmp_path / "topology.yaml"
-    config.write_text(_URL.sub(f"    url: http://127.0.0.1:{fake_port}/v1", EXAMPLE.read_text()))
+    config.write_text(URL_LINE.sub(f"    url: http://127.0.0.1:{fake_port}/v1", EXAMPLE.read_text()))
     env = {**os.environ, "REGIONGATE_DATA_DIR": str(tmp_path / "data"), "REGIONGATE_SALT": SALT,
            "REGIONGATE_HEALTH_INTERVAL": "3600"}  # fmt: skip
     fake = _spawn(["regiongate.backends.fake", "--port", str(fake_port), "--name", "fake"], env)

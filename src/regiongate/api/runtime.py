@@ -22,7 +22,7 @@ from regiongate.backends.openai import OpenAIUpstream
 from regiongate.backends.protocol import Upstream
 from regiongate.errors import MisdirectedRequest, ModelNotFound, PermissionDenied, UnsupportedModality
 from regiongate.ledger.decisions import DecisionRecord, DecisionSink
-from regiongate.ledger.log import Ledger
+from regiongate.ledger.region_log import RegionLog
 from regiongate.ledger.sink import LedgerSink
 from regiongate.media.fetch import SafeFetcher
 from regiongate.policy.matrix import ComplianceMatrix
@@ -59,7 +59,7 @@ class Runtime:
         upstreams: Mapping[str, Upstream] | None = None,
         *,
         fetcher: SafeFetcher | None = None,
-        ledger: Ledger | None = None,
+        ledger: RegionLog | None = None,
     ) -> None:
         self.settings = settings
         self.topology = topology

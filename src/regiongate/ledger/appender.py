@@ -65,6 +65,7 @@ class Appender:
         self._wake = asyncio.Event()
         self._closing = False
         self.failure: BaseException | None = None
+        self.stopped = asyncio.Event()  # set once closed or a commit failed: nothing more will ever be stored
         self.committed = Committed(frontier.size, frontier.root())
         self._task = asyncio.create_task(self._run(), name="ledger-appender")
 
@@ -74,6 +75,19 @@ class Appender:
         future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         future.add_done_callback(_consume)
         self._pending.append(_Pending(data, tag_key, future))
+        self._wake.set()
+        return future
+
+    def append_run(self, leaves: list[tuple[bytes, bytes]]) -> asyncio.Future[int]:
+        """Queue ``(data, tag key)`` leaves to be stored at consecutive indices; the future gives the last one's
+        index once all are durable (one future for the run: the log writer appends what one read of a gateway's
+        socket brought, and acknowledges it as one range)."""
+        self._check_open()
+        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        future.add_done_callback(_consume)
+        pending = self._pending
+        pending.extend(_Pending(data, tag_key, None) for data, tag_key in leaves[:-1])
+        pending.append(_Pending(leaves[-1][0], leaves[-1][1], future))
         self._wake.set()
         return future
 
@@ -98,6 +112,7 @@ class Appender:
 
     async def close(self) -> None:
         self._closing = True
+        self.stopped.set()
         self._wake.set()
         with contextlib.suppress(LedgerUnavailable):
             await self.flush()
@@ -139,3 +154,4 @@ class Appender:
                 item.future.set_exception(LedgerUnavailable("the decision log could not store the leaf"))
         self._pending = []
         self.committed.event.set()
+        self.stopped.set()

@@ -1,4 +1,5 @@
-"""The ledger's command-line verbs: ``verify`` (offline), ``audit`` (online, over time), ``ledger check`` (a store).
+"""The ledger's command-line verbs: ``verify`` (offline), ``audit`` (online, over time), ``ledger check`` (a store),
+``ledger serve`` (a region's log writer process).
 
 Exit status: 0 when everything verified, 1 on any mismatch (with what failed), 2 when the input cannot be read.
 """
@@ -12,8 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import uvloop
 from rich.console import Console
 
+from regiongate.errors import ConfigError
 from regiongate.ledger.audit import follow
 from regiongate.ledger.check import check_log, summarise
 from regiongate.ledger.errors import LedgerError, MalformedText, VerificationFailed
@@ -22,6 +25,9 @@ from regiongate.ledger.pg_store import PostgresStore
 from regiongate.ledger.sqlite_store import SqliteStore
 from regiongate.ledger.store import LogStore
 from regiongate.ledger.verify import check_output, describe, verify_receipt
+from regiongate.ledger.writer import run_writer
+from regiongate.settings import log_settings
+from regiongate.topology.loader import load_topology
 
 COMMANDS = ("verify", "audit", "ledger")
 
@@ -47,6 +53,14 @@ def add_commands(commands: Any) -> None:  # argparse's _SubParsersAction is priv
     where.add_argument("--dsn", help="a PostgreSQL DSN (with --schema)")
     check.add_argument("--schema", help="the log's schema, e.g. ledger_eu_central")
     check.add_argument("--key", required=True)
+    serve = verbs.add_parser(
+        "serve",
+        help="write a region's log for its gateway processes (started with REGIONGATE_LEDGER_SOCKET set to the same"
+        " socket); store, data directory and checkpoint interval from the same REGIONGATE_* variables as theirs",
+    )
+    serve.add_argument("--region", required=True, help="the region whose log this is (its default name)")
+    serve.add_argument("--socket", type=Path, help="the Unix socket to listen on (default: $REGIONGATE_LEDGER_SOCKET)")
+    serve.add_argument("--config", type=Path, help="a topology file: refuse a region it does not declare")
 
 
 def run(args: argparse.Namespace, out: Console, err: Console) -> int:
@@ -55,6 +69,8 @@ def run(args: argparse.Namespace, out: Console, err: Console) -> int:
             return _verify(args, out, err)
         if args.command == "audit":
             return _audit(args, out, err)
+        if args.ledger_command == "serve":
+            return _serve(args, out, err)
         return asyncio.run(_check(args, out, err))
     except (MalformedText, VerificationFailed) as exc:
         err.print(f"[red]FAILED[/red] {exc}", highlight=False, soft_wrap=True)
@@ -85,6 +101,22 @@ def _audit(args: argparse.Namespace, out: Console, err: Console) -> int:
         asyncio.run(coro)
     except KeyboardInterrupt:
         return 0
+    return 0
+
+
+def _serve(args: argparse.Namespace, out: Console, err: Console) -> int:
+    settings = log_settings()
+    socket = args.socket or (Path(settings.ledger_socket) if settings.ledger_socket else None)
+    if socket is None:
+        raise LedgerError("say where to listen: --socket PATH or REGIONGATE_LEDGER_SOCKET")
+    if args.config is not None:
+        try:
+            topology = load_topology(args.config)
+        except ConfigError as exc:
+            raise LedgerError(str(exc)) from None
+        if args.region not in {dc.region for dc in topology.datacenters.values()}:
+            raise LedgerError(f"{args.config} has no datacenter in region {args.region!r}")
+    uvloop.run(run_writer(settings, args.region, socket))
     return 0
 
 

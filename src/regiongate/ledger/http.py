@@ -17,8 +17,8 @@ from aiohttp import web
 from regiongate.errors import InvalidRequest, NotFound
 from regiongate.ledger.errors import VerificationFailed
 from regiongate.ledger.leaves import OutcomeLeaf, decode_leaf, tag
-from regiongate.ledger.log import Ledger
 from regiongate.ledger.receipts import build_receipt, encode_receipt
+from regiongate.ledger.region_log import RegionLog
 from regiongate.ledger.store import request_key
 
 Identify = Callable[[str | None], tuple[str, bytes]]  # Authorization header -> (tenant id, tenant salt)
@@ -39,11 +39,11 @@ def _size(raw: str | None, name: str) -> int:
     return int(raw)
 
 
-def ledger_routes(ledger: Ledger, identify: Identify, *, wait: float = 2.0) -> list[web.RouteDef]:
+def ledger_routes(ledger: RegionLog, identify: Identify, *, wait: float = 2.0) -> list[web.RouteDef]:
     async def receipt(request: web.Request) -> web.StreamResponse:
         tenant, salt = identify(request.headers.get("Authorization"))
         request_id = request.match_info["request_id"]
-        await ledger.appender.flush()  # a request that just ended has its outcome queued: let it land first
+        await ledger.flush()  # a request that just ended has its outcome queued: let it land first
         wanted = tag(salt, "request", request_id)
         entries = await ledger.entries(request_key(wanted, request_id))
         entries = [(i, d) for i, d in entries if decode_leaf(d).request == wanted]  # the key holds part of the tag

@@ -14,23 +14,20 @@ import logging
 
 from regiongate.ledger.appender import Appender
 from regiongate.ledger.checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
-from regiongate.ledger.errors import LedgerError, VerificationFailed
-from regiongate.ledger.note import NoteSigner, NoteVerifier
-from regiongate.ledger.proof import TlogProof
-from regiongate.ledger.store import Frontier, LogStore, read_consistency, read_inclusion, read_root
+from regiongate.ledger.errors import LedgerError
+from regiongate.ledger.note import NoteSigner
+from regiongate.ledger.region_log import RegionLog
+from regiongate.ledger.store import Frontier, LogStore, read_root
 
 log = logging.getLogger("regiongate.ledger")
 
 
-class Ledger:
+class Ledger(RegionLog):
     def __init__(self, store: LogStore, signer: NoteSigner, appender: Appender, interval: float) -> None:
-        self.store = store
+        super().__init__(store, signer.verifier())
         self.signer = signer
-        self.verifier: NoteVerifier = signer.verifier()
         self.appender = appender
         self.interval = interval
-        self.latest: tuple[Checkpoint, str] | None = None
-        self._sealed = asyncio.Event()  # set and replaced after every new checkpoint
         self._sealing = asyncio.Lock()  # the cadence task, close() and tests may seal at once: one at a time
         self._task: asyncio.Task[None] | None = None
 
@@ -47,10 +44,6 @@ class Ledger:
             raise
         ledger._task = asyncio.create_task(ledger._seal_forever(), name="ledger-checkpointer")
         return ledger
-
-    @property
-    def origin(self) -> str:
-        return self.signer.name
 
     async def _check_stored(self) -> tuple[Checkpoint, str] | None:
         stored = await self.store.latest_checkpoint()
@@ -77,6 +70,12 @@ class Ledger:
     def append_nowait(self, data: bytes, tag_key: bytes) -> None:
         self.appender.append_nowait(data, tag_key)
 
+    def append_run(self, leaves: list[tuple[bytes, bytes]]) -> asyncio.Future[int]:
+        return self.appender.append_run(leaves)
+
+    async def flush(self) -> int:
+        return await self.appender.flush()
+
     async def seal(self) -> tuple[Checkpoint, str] | None:
         """Sign and store a checkpoint of the committed tree if it grew since the last one."""
         async with self._sealing:
@@ -89,9 +88,13 @@ class Ledger:
         checkpoint = Checkpoint(self.origin, committed.size, committed.root)
         note = sign_checkpoint(checkpoint, self.signer)
         await self.store.save_checkpoint(checkpoint.size, note)
-        self.latest = (checkpoint, note)
-        sealed, self._sealed = self._sealed, asyncio.Event()
-        sealed.set()
+        self._announce((checkpoint, note))
+        return checkpoint, note
+
+    async def next_checkpoint(self) -> tuple[Checkpoint, str]:
+        """Wait for the next checkpoint sealed (the log writer passes each on to its gateways)."""
+        await self._sealed.wait()
+        assert self.latest is not None  # set before the event is
         return self.latest
 
     async def _seal_forever(self) -> None:
@@ -101,31 +104,6 @@ class Ledger:
                 await self.seal()
             except Exception:  # a failed seal is retried next tick; the leaves are already durable
                 log.exception("could not seal a checkpoint of %s", self.origin)
-
-    async def wait_sealed(self, index: int, patience: float) -> tuple[Checkpoint, str] | None:
-        """The latest checkpoint once it covers leaf ``index``; None if that takes longer than ``patience`` s."""
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(patience):
-                while self.latest is None or self.latest[0].size <= index:
-                    await self._sealed.wait()
-        latest = self.latest
-        return latest if latest is not None and latest[0].size > index else None
-
-    # -- reading --------------------------------------------------------------------------------------------------
-
-    async def entries(self, tag_key: bytes) -> list[tuple[int, bytes]]:
-        rows = [await self.store.leaves(i, i + 1) for i in await self.store.find(tag_key)]
-        return [row for found in rows for row in found]
-
-    async def proof(self, index: int, signed: tuple[Checkpoint, str]) -> TlogProof:
-        checkpoint, note = signed
-        return TlogProof(index, tuple(await read_inclusion(self.store, index, checkpoint.size)), note)
-
-    async def consistency(self, first: int, second: int) -> list[bytes]:
-        latest = self.latest
-        if latest is None or not 0 <= first <= second <= latest[0].size:
-            raise VerificationFailed(f"no consistency proof from {first} to {second}: sizes beyond the signed tree")
-        return await read_consistency(self.store, first, second)
 
     async def close(self) -> None:
         if self._task is not None:

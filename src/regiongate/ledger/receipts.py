@@ -15,7 +15,7 @@ import msgspec
 
 from regiongate.ledger.checkpoint import Checkpoint
 from regiongate.ledger.leaves import decode_leaf, to_builtins
-from regiongate.ledger.log import Ledger
+from regiongate.ledger.region_log import RegionLog
 
 FORMAT = "regiongate-receipt/v1"
 
@@ -57,7 +57,7 @@ class Receipt(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=T
 
 
 async def build_receipt(
-    ledger: Ledger,
+    ledger: RegionLog,
     signed: tuple[Checkpoint, str],
     entries: list[tuple[int, bytes]],
     *,

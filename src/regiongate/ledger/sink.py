@@ -14,7 +14,7 @@ import logging
 from regiongate.ledger.appender import LedgerUnavailable
 from regiongate.ledger.decisions import DecisionRecord
 from regiongate.ledger.leaves import DecisionLeaf, OutcomeLeaf, encode_leaf, millis
-from regiongate.ledger.log import Ledger
+from regiongate.ledger.region_log import RegionLog
 from regiongate.ledger.store import request_key
 
 log = logging.getLogger("regiongate.ledger")
@@ -63,7 +63,7 @@ def outcome_leaf(record: DecisionRecord) -> OutcomeLeaf:
 
 
 class LedgerSink:
-    def __init__(self, ledger: Ledger) -> None:
+    def __init__(self, ledger: RegionLog) -> None:
         self.ledger = ledger
 
     def decide(self, decision: DecisionRecord) -> asyncio.Future[int]:

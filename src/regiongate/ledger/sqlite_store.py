@@ -48,9 +48,13 @@ _MAX_ROWS = 1024  # rows per multi-row INSERT: powers of two, so 11 cached state
 
 
 class SqliteStore:
-    def __init__(self, path: str | Path, *, writer: bool = True, cache: bool = True) -> None:
+    def __init__(self, path: str | Path, *, writer: bool = True, cache: bool = True, inline: bool = False) -> None:
+        """``inline``: run every statement on the calling thread, blocking its event loop. Right for a process
+        that does nothing but write the log (:mod:`regiongate.ledger.writer`): whatever arrives during a commit
+        waits in the socket's buffer and forms the next batch, and no thread hand-off delays an acknowledgement."""
         self.path = Path(path)
         self._writer = writer
+        self._inline = inline
         self.cache = TileCache(CACHED_LEVEL if cache else NOTHING)
         self._write_pool = ThreadPoolExecutor(1, thread_name_prefix=f"ledger-write:{self.path.name}")
         self._read_pool = ThreadPoolExecutor(1, thread_name_prefix=f"ledger-read:{self.path.name}")
@@ -109,13 +113,17 @@ class SqliteStore:
             self._lock_fd = None
 
     async def _on(self, pool: ThreadPoolExecutor, fn: Callable[[], T]) -> T:
+        if self._inline:
+            return fn()
         return await asyncio.get_running_loop().run_in_executor(pool, fn)
 
-    def _read(self, fn: Callable[[sqlite3.Connection], T]) -> asyncio.Future[T]:
+    async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         db = self._rdb
         if db is None:
             raise LedgerError("the store is not open")
-        return asyncio.get_running_loop().run_in_executor(self._read_pool, fn, db)
+        if self._inline:
+            return fn(db)
+        return await asyncio.get_running_loop().run_in_executor(self._read_pool, fn, db)
 
     # -- writing --------------------------------------------------------------------------------------------------
 
