@@ -33,6 +33,8 @@ from regiongate.ledger.errors import LedgerError
 from regiongate.ledger.keys import read_verifier
 from regiongate.ledger.leaves import DecisionLeaf, OutcomeLeaf, decode_leaf, tag, tenant_salt
 from regiongate.ledger.log import Ledger
+from regiongate.ledger.merkle import leaf_hash, root, verify_inclusion
+from regiongate.ledger.pg_store import schema_name
 from regiongate.ledger.remote import RemoteLedger
 from regiongate.ledger.setup import open_region_log, open_writer
 from regiongate.ledger.sqlite_store import SqliteStore
@@ -44,7 +46,7 @@ from regiongate.settings import LogSettings
 from regiongate.topology.loader import parse_topology
 from regiongate.topology.records import Topology
 from tests.api.conftest import EXAMPLE, KEYS
-from tests.ledger.conftest import URL_LINE, free_port
+from tests.ledger.conftest import PG_DSN, URL_LINE, drop_schema, free_port
 
 SALT = "writer-test-salt"
 TAG_KEY = bytes(16)
@@ -632,3 +634,39 @@ async def test_two_gateways_share_one_writer_and_one_log(world: World) -> None:
                             str(world.pub("eu-central")))  # fmt: skip
     assert check.returncode == 0, check.stdout + check.stderr
     world.assert_no_traceback()
+
+
+# -- on PostgreSQL --------------------------------------------------------------------------------------------------
+
+
+async def test_a_writer_on_postgresql_serves_gateways_reading_it_read_only(tmp_path: Path) -> None:
+    """The writer appends to its schema; the gateway's handle reads the same schema without the writer's lock, and
+    what it serves (entries, proofs against the pushed checkpoint) is what the writer committed."""
+    log = f"test_{os.urandom(5).hex()}"
+    settings = LogSettings(data_dir=tmp_path, decisions="postgres", ledger_dsn=PG_DSN, ledger_log=log,
+                           checkpoint_interval=0.05, ledger_socket=str(tmp_path / "pg.sock"))  # fmt: skip
+    writer = await open_writer(settings, "eu-west")
+    ready = asyncio.Event()
+    serving = asyncio.create_task(serve_log(writer, Path(settings.ledger_socket), ready=ready))
+    try:
+        await ready.wait()
+        remote = await open_region_log(settings, "eu-west")
+        assert isinstance(remote, RemoteLedger)
+        try:
+            indices = await asyncio.gather(*(remote.append(f"leaf {i}".encode(), TAG_KEY) for i in range(3)))
+            assert indices == [0, 1, 2]
+            signed = await remote.wait_sealed(2, patience=5.0)
+            assert signed is not None
+            assert signed[0].size == 3
+            assert [data for _, data in await remote.entries(TAG_KEY)] == [b"leaf 0", b"leaf 1", b"leaf 2"]
+            checkpoint = signed[0]
+            assert checkpoint.root_hash == root([f"leaf {i}".encode() for i in range(3)])
+            proof = await remote.proof(1, signed)
+            assert verify_inclusion(1, 3, leaf_hash(b"leaf 1"), proof.hashes, checkpoint.root_hash)
+        finally:
+            await remote.close()
+    finally:
+        serving.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await serving
+        await drop_schema(schema_name(log))
