@@ -113,7 +113,11 @@ async def test_no_byte_before_the_decision_is_durable(ledger_world: LedgerWorld)
 
 async def test_a_broken_log_refuses_requests_and_forwards_nothing(ledger_world: LedgerWorld) -> None:
     await ledger_world.start_gateway("gw-par")
+    status, body, _ = await ledger_world.get("gw-par", "/../healthz")
+    assert (status, json.loads(body)["status"]) == (200, "ok")
     await ledger_world.break_log("gw-par")
+    status, body, _ = await ledger_world.get("gw-par", "/../healthz")  # a load balancer drains the gateway
+    assert (status, json.loads(body)["reason"]) == (503, "ledger_unavailable")
     ledger_world.fakes["par-1-cpu"].reset()
     async with openai.AsyncOpenAI(base_url=ledger_world.gateways["gw-par"], api_key=KEYS["eu-ministry"],
                                   max_retries=0) as sdk:  # fmt: skip

@@ -271,5 +271,11 @@ async def list_models(request: web.Request) -> web.StreamResponse:
 
 
 async def healthz(request: web.Request) -> web.StreamResponse:
+    """200 while this gateway can answer; 503 while its decision log cannot store leaves (every request would be
+    refused), so that a load balancer sends tenants to another compliant gateway meanwhile."""
     runtime = request.app[RUNTIME]
-    return web.json_response({"status": "ok", "gateway": runtime.gateway.id, "time": time.time()})
+    storing = runtime.ledger is None or runtime.ledger.available
+    body = {"status": "ok" if storing else "unavailable", "gateway": runtime.gateway.id, "time": time.time()}
+    if not storing:
+        body["reason"] = "ledger_unavailable"
+    return web.json_response(body, status=200 if storing else 503)

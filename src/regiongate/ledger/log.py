@@ -64,6 +64,10 @@ class Ledger(RegionLog):
 
     # -- appending and sealing ------------------------------------------------------------------------------------
 
+    @property
+    def available(self) -> bool:
+        return not self.appender.stopped.is_set()
+
     def append(self, data: bytes, tag_key: bytes) -> asyncio.Future[int]:
         return self.appender.append(data, tag_key)
 

@@ -32,6 +32,11 @@ class RegionLog:
     def origin(self) -> str:
         return self.verifier.name
 
+    @property
+    def available(self) -> bool:
+        """Whether a leaf appended now could be stored (else every request is refused: ``/healthz`` says so)."""
+        raise NotImplementedError
+
     def append(self, data: bytes, tag_key: bytes) -> asyncio.Future[int]:
         """Queue a leaf; the future gives its index once it is durable. Raises ``LedgerUnavailable`` (503) if the
         log cannot take it."""

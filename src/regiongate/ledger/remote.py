@@ -143,6 +143,10 @@ class RemoteLedger(RegionLog):
     def connected(self) -> bool:
         return self._link is not None
 
+    @property
+    def available(self) -> bool:
+        return self._link is not None and not self._closing
+
     # -- appending ------------------------------------------------------------------------------------------------
 
     def append(self, data: bytes, tag_key: bytes) -> asyncio.Future[int]:
