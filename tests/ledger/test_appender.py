@@ -41,6 +41,24 @@ class CountingStore:
         return getattr(self.inner, name)
 
 
+async def test_a_run_lands_at_consecutive_indices_even_across_batches(store: LogStore) -> None:
+    counting = CountingStore(store)
+    appender = Appender(counting, Frontier(), max_batch=4)  # type: ignore[arg-type]
+    first = appender.append(b"before", KEY)
+    run = appender.append_run([(f"run {i}".encode(), KEY) for i in range(6)])  # split over two batches
+    after = appender.append(b"after", KEY)
+    assert (await first, await run, await after) == (0, 6, 7)  # the run: 1..6, acknowledged by its last index
+    assert counting.batches == [4, 4]
+    assert [data for _, data in await store.leaves(0, 8)] == [
+        b"before",
+        *(f"run {i}".encode() for i in range(6)),
+        b"after",
+    ]
+    with pytest.raises(ValueError, match="empty run"):
+        appender.append_run([])
+    await appender.close()
+
+
 async def test_concurrent_appends_share_commits_and_resolve_in_order(store: LogStore) -> None:
     counting = CountingStore(store)
     appender = Appender(counting, Frontier())  # type: ignore[arg-type]

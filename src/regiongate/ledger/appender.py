@@ -82,6 +82,8 @@ class Appender:
         """Queue ``(data, tag key)`` leaves to be stored at consecutive indices; the future gives the last one's
         index once all are durable (one future for the run: the log writer appends what one read of a gateway's
         socket brought, and acknowledges it as one range)."""
+        if not leaves:
+            raise ValueError("an empty run of leaves")
         self._check_open()
         future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         future.add_done_callback(_consume)
