@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import re
 import secrets
-import socket
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from regiongate.ledger.note import NoteSigner, generate_key, parse_signer_key
 from regiongate.ledger.pg_store import PostgresStore
 from regiongate.ledger.sqlite_store import SqliteStore
 from regiongate.ledger.store import LogStore
+from tests.engine.conftest import free_port as free_port  # one helper for every test package
 
 PG_DSN = os.environ.get("REGIONGATE_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
 ORIGIN = "regiongate/test-region"
@@ -27,13 +27,7 @@ SIGNER: NoteSigner = parse_signer_key(SKEY)
 
 StoreFactory = Callable[..., LogStore]
 URL_LINE = re.compile(r"^    url: http://127\.0\.0\.1:\d+/v1", re.M)  # a backend's url in the example topology
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port  # (writer=True, cache=True) -> a new, unopened store on the same log
+# (writer=True, cache=True) -> a new, unopened store on the same log
 
 
 async def drop_schema(schema: str) -> None:

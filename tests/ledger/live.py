@@ -35,9 +35,8 @@ from regiongate.routing.breaker import BreakerSettings
 from regiongate.settings import ServeSettings
 from regiongate.topology.loader import parse_topology
 from tests.api.conftest import EXAMPLE, KEYS
-from tests.ledger.conftest import PG_DSN, drop_schema
+from tests.ledger.conftest import PG_DSN, URL_LINE, drop_schema
 
-_URL = re.compile(r"^    url: http://127\.0\.0\.1:\d+/v1", re.M)
 __all__ = ["KEYS", "LedgerWorld", "ledger_world"]
 
 
@@ -58,7 +57,7 @@ class LedgerWorld:
         ids = re.findall(r"^  ([a-z0-9-]+):\n    datacenter:", text, flags=re.M)
         self.fakes = {bid: FakeBackend(name=bid) for bid in ids}
         urls = iter([await fake.start("127.0.0.1", 0) for fake in self.fakes.values()])
-        self.topology = parse_topology(_URL.sub(lambda _: f"    url: {next(urls)}", text), "example-topology.yaml")
+        self.topology = parse_topology(URL_LINE.sub(lambda _: f"    url: {next(urls)}", text), "example-topology.yaml")
 
     async def start_gateway(self, gateway: str, **overrides: Any) -> str:
         log = f"test_{secrets.token_hex(5)}" if self.kind == "postgres" else ""

@@ -49,9 +49,15 @@ class Committed:
     event: asyncio.Event = field(default_factory=asyncio.Event)  # set and replaced after every commit
 
 
+def index_future() -> asyncio.Future[int]:
+    """A future for a leaf's index whose failure nobody has to retrieve: a request may end before awaiting its
+    decision leaf (the client left, the backend failed), and a failed log is reported once, not once per future."""
+    future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+    future.add_done_callback(_consume)
+    return future
+
+
 def _consume(future: asyncio.Future[int]) -> None:
-    # A request may end before awaiting its decision leaf (the client left, the backend failed): the failure is
-    # logged once by the appender, not once per future left unawaited.
     if not future.cancelled():
         future.exception()
 
@@ -72,8 +78,7 @@ class Appender:
     def append(self, data: bytes, tag_key: bytes) -> asyncio.Future[int]:
         """Queue a leaf; the future gives its index once the leaf is durable."""
         self._check_open()
-        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        future.add_done_callback(_consume)
+        future = index_future()
         self._pending.append(_Pending(data, tag_key, future))
         self._wake.set()
         return future
@@ -85,8 +90,7 @@ class Appender:
         if not leaves:
             raise ValueError("an empty run of leaves")
         self._check_open()
-        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        future.add_done_callback(_consume)
+        future = index_future()
         pending = self._pending
         pending.extend(_Pending(data, tag_key, None) for data, tag_key in leaves[:-1])
         pending.append(_Pending(leaves[-1][0], leaves[-1][1], future))

@@ -9,6 +9,7 @@ has a signed checkpoint, whose leaves are committed, so a reader in another proc
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import contextlib
 
@@ -19,7 +20,7 @@ from regiongate.ledger.proof import TlogProof
 from regiongate.ledger.store import LogStore, read_consistency, read_inclusion
 
 
-class RegionLog:
+class RegionLog(abc.ABC):
     """The handle's common part: the read side. Appending is each kind's own."""
 
     def __init__(self, store: LogStore, verifier: NoteVerifier) -> None:
@@ -33,25 +34,25 @@ class RegionLog:
         return self.verifier.name
 
     @property
+    @abc.abstractmethod
     def available(self) -> bool:
         """Whether a leaf appended now could be stored (else every request is refused: ``/healthz`` says so)."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def append(self, data: bytes, tag_key: bytes) -> asyncio.Future[int]:
         """Queue a leaf; the future gives its index once it is durable. Raises ``LedgerUnavailable`` (503) if the
         log cannot take it."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def append_nowait(self, data: bytes, tag_key: bytes) -> None:
         """Queue a leaf nobody waits for."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     async def flush(self) -> int:
         """Wait until every leaf this process appended so far is committed; returns a committed size."""
-        raise NotImplementedError
 
-    async def close(self) -> None:
-        raise NotImplementedError
+    @abc.abstractmethod
+    async def close(self) -> None: ...
 
     def _announce(self, signed: tuple[Checkpoint, str]) -> None:
         self.latest = signed

@@ -19,7 +19,7 @@ import logging
 from pathlib import Path
 from typing import cast
 
-from regiongate.ledger.appender import LedgerUnavailable
+from regiongate.ledger.appender import LedgerUnavailable, index_future
 from regiongate.ledger.checkpoint import open_checkpoint
 from regiongate.ledger.errors import LedgerError
 from regiongate.ledger.note import NoteVerifier, parse_verifier_key
@@ -28,12 +28,6 @@ from regiongate.ledger.store import LogStore
 from regiongate.ledger.wire import Frame, FrameReader, Kind, add_leaf_frame, parse_ack, text
 
 log = logging.getLogger("regiongate.ledger")
-
-
-def _consume(future: asyncio.Future[int]) -> None:
-    # A request may end before awaiting its leaf (the client left): a lost writer is logged once, not per future.
-    if not future.cancelled():
-        future.exception()
 
 
 class _Link(asyncio.Protocol):
@@ -150,8 +144,7 @@ class RemoteLedger(RegionLog):
     # -- appending ------------------------------------------------------------------------------------------------
 
     def append(self, data: bytes, tag_key: bytes) -> asyncio.Future[int]:
-        future = self._loop.create_future()
-        future.add_done_callback(_consume)
+        future = index_future()
         self._queue(data, tag_key, future)
         return future
 

@@ -114,7 +114,7 @@ class LogWriter:
         if ready is not None:
             ready.set()
         try:
-            await self._until_failed()
+            await self._until_stopped()
         finally:
             relay.cancel()
             server.close()
@@ -131,7 +131,7 @@ class LogWriter:
             for gateway in list(self.gateways):
                 gateway.checkpoint(signed)
 
-    async def _until_failed(self) -> None:
+    async def _until_stopped(self) -> None:
         appender = self.ledger.appender
         await appender.stopped.wait()
         raise LedgerError(f"the log {self.ledger.origin} stopped accepting leaves: {appender.failure or 'closed'}")
