@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 
 from regiongate.cli import EXAMPLE_TOPOLOGY, main
+from tests.engine.conftest import free_port
 
+SERVE_PAR = ["serve", "--config", str(EXAMPLE_TOPOLOGY), "--gateway", "gw-par"]
 EXPECTED_BACKENDS = {
     "eu-ministry": {"par-1-cpu"},
     "de-bank": {"fra-3-h200", "par-1-cpu"},
@@ -75,3 +77,22 @@ def test_keys_new(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["keys", "new"]) == 0
     out = capsys.readouterr().out
     assert "sha256:" in out
+
+
+@pytest.mark.parametrize(
+    ("state_url", "told"),
+    [
+        ("http://127.0.0.1:6379", ["invalid setting", "REGIONGATE_STATE_URL", "redis://"]),
+        (f"redis://127.0.0.1:{free_port()}/0", ["cannot reach the gateways' shared state"]),  # nothing listens
+    ],
+)
+def test_serve_refuses_to_start_without_its_shared_state_saying_why(
+    state_url: str, told: list[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("REGIONGATE_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("REGIONGATE_DECISIONS", "memory")
+    monkeypatch.setenv("REGIONGATE_STATE_URL", state_url)
+    assert main([*SERVE_PAR, "--port", str(free_port())]) == 2
+    err = capsys.readouterr().err
+    assert all(text in err for text in told), err
+    assert "Traceback" not in err

@@ -16,7 +16,7 @@ from rich.console import Console
 
 from regiongate.api.auth import new_key
 from regiongate.engine.options import EngineOptions, add_engine_arguments
-from regiongate.errors import ConfigError
+from regiongate.errors import ConfigError, StateUnavailable
 from regiongate.ledger import commands as ledger_commands
 from regiongate.ledger.errors import LedgerError
 from regiongate.policy.matrix import ComplianceMatrix
@@ -125,8 +125,14 @@ def cmd_serve(args: argparse.Namespace, err: Console) -> int:
         return 2
     try:
         return run_gateway(topology, args.config, args.gateway, args.host, args.port)
+    except ConfigError as exc:  # a setting from the environment (REGIONGATE_*) is not valid
+        err.print(f"[red]invalid setting[/red] {exc}", highlight=False, soft_wrap=True)
+        return 2
     except LedgerError as exc:  # the region's log cannot be opened or reached: the gateway must not start
         err.print(f"[red]cannot open the decision log:[/red] {exc}", highlight=False, soft_wrap=True)
+        return 2
+    except StateUnavailable as exc:  # REGIONGATE_STATE_URL names a Redis that does not answer
+        err.print(f"[red]cannot reach the gateways' shared state:[/red] {exc}", highlight=False, soft_wrap=True)
         return 2
 
 

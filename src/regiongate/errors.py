@@ -121,6 +121,14 @@ class NoCompliantCapacity(ApiError):
     code = "no_compliant_capacity"
 
 
+class StateUnavailable(ApiError):
+    """The state a region's gateway processes share (Redis) cannot be reached: nothing was sent; retry later."""
+
+    status = 503
+    type = "server_error"
+    code = "state_unavailable"
+
+
 class UpstreamError(ApiError):
     """A backend failed in a way that is not the client's fault."""
 

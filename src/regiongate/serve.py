@@ -14,6 +14,7 @@ from regiongate.api.app import serve
 from regiongate.api.runtime import Runtime
 from regiongate.ledger.decisions import DecisionSink, MemorySink
 from regiongate.ledger.setup import open_ledger_sink
+from regiongate.routing.permits import Permits
 from regiongate.settings import ServeSettings, serve_settings
 from regiongate.topology.records import Topology
 
@@ -33,8 +34,24 @@ async def make_sink(settings: ServeSettings, topology: Topology) -> DecisionSink
     return await open_ledger_sink(settings, topology.datacenters[gateway.datacenter].region)
 
 
+async def make_permits(settings: ServeSettings) -> Permits | None:
+    """Concurrency permits shared with the other gateway processes (Redis), checked to answer before starting."""
+    if not settings.state_url:
+        return None
+    from regiongate.state.redis_permits import RedisPermits  # redis is an extra: imported only when configured
+
+    permits = RedisPermits.from_url(settings.state_url)
+    try:
+        await permits.check()
+    except BaseException:
+        await permits.close()
+        raise
+    return permits
+
+
 async def run_until_signalled(settings: ServeSettings, topology: Topology) -> None:
-    runtime = Runtime(settings, topology, await make_sink(settings, topology))
+    permits = await make_permits(settings)
+    runtime = Runtime(settings, topology, await make_sink(settings, topology), permits=permits)
     ready = asyncio.Event()
     task = asyncio.create_task(serve(runtime, settings.host, settings.port, ready=ready))
     loop = asyncio.get_running_loop()

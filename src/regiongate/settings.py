@@ -68,6 +68,9 @@ class ServeSettings(LogSettings):
     health_interval: float = 10.0  # seconds between active health checks of every backend
     max_body_bytes: int = 64 * 1024 * 1024
     receipt_wait: float = 2.0  # how long a receipt request waits for a checkpoint covering it before a 202
+    # Redis shared by the region's gateway processes (``redis://``, ``rediss://``, ``unix://``); "" keeps
+    # backends' concurrency limits per process.
+    state_url: str = ""
     media: MediaSettings = field(default_factory=MediaSettings)
 
 
@@ -131,6 +134,7 @@ def serve_settings(
         checkpoint_interval=log.checkpoint_interval,
         ledger_socket=log.ledger_socket,
         receipt_wait=_number(env, "RECEIPT_WAIT", 2.0),
+        state_url=_state_url(env),
         media=media_settings(env),
     )
 
@@ -180,6 +184,14 @@ def media_settings(env: Mapping[str, str]) -> MediaSettings:
         worker_memory=int(_number(env, "MEDIA_WORKER_MEMORY", 1)) if memory is not None else None,
         tasks_per_child=int(_number(env, "MEDIA_TASKS_PER_CHILD", 1000)),
     )
+
+
+def _state_url(env: Mapping[str, str]) -> str:
+    raw = env.get(ENV_PREFIX + "STATE_URL", "")
+    if raw and raw.split("://", 1)[0] not in ("redis", "rediss", "unix"):
+        expected = f"expected a redis://, rediss:// or unix:// URL, got {raw!r}"
+        raise ConfigError("environment", ENV_PREFIX + "STATE_URL", expected)
+    return raw
 
 
 def _choice(env: Mapping[str, str], name: str, allowed: tuple[str, ...]) -> str:

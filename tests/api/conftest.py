@@ -18,6 +18,7 @@ from regiongate.backends.openai import Timeouts
 from regiongate.ledger.decisions import MemorySink
 from regiongate.media.fetch import SafeFetcher
 from regiongate.routing.breaker import BreakerSettings
+from regiongate.routing.permits import Permits
 from regiongate.settings import ServeSettings
 from regiongate.topology.loader import parse_topology
 from regiongate.topology.records import Topology
@@ -43,7 +44,9 @@ class World:
     def requests_by_backend(self) -> dict[str, int]:
         return {bid: fake.requests for bid, fake in self.fakes.items()}
 
-    async def start_gateway(self, gateway: str, *, fetcher: SafeFetcher | None = None, **overrides: Any) -> str:
+    async def start_gateway(
+        self, gateway: str, *, fetcher: SafeFetcher | None = None, permits: Permits | None = None, **overrides: Any
+    ) -> str:
         settings = ServeSettings(
             topology=EXAMPLE,
             gateway=gateway,
@@ -55,7 +58,7 @@ class World:
             **overrides,
         )
         sink = MemorySink()
-        runtime = Runtime(settings, self.topology, sink, fetcher=fetcher)
+        runtime = Runtime(settings, self.topology, sink, fetcher=fetcher, permits=permits)
         runner = web.AppRunner(build_app(runtime, start_background=False))
         await runner.setup()
         await web.TCPSite(runner, "127.0.0.1", 0).start()

@@ -27,6 +27,7 @@ from regiongate.ledger.sink import LedgerSink
 from regiongate.media.fetch import SafeFetcher
 from regiongate.policy.matrix import ComplianceMatrix
 from regiongate.routing.breaker import CircuitBreaker
+from regiongate.routing.permits import Permits
 from regiongate.routing.router import Router
 from regiongate.routing.selection import BackendSlot
 from regiongate.settings import ServeSettings
@@ -60,7 +61,9 @@ class Runtime:
         *,
         fetcher: SafeFetcher | None = None,
         ledger: RegionLog | None = None,
+        permits: Permits | None = None,
     ) -> None:
+        """``permits``: the region's shared concurrency permits, when several gateway processes serve it."""
         self.settings = settings
         self.topology = topology
         self.gateway: Gateway = topology.gateways[settings.gateway]
@@ -78,6 +81,7 @@ class Runtime:
                 for b in topology.backends.values()
             ),
             max_attempts=settings.max_attempts,
+            permits=permits,
         )
         self.upstreams: Mapping[str, Upstream] = upstreams or {
             b.id: OpenAIUpstream(b.id, _url(b), timeouts=settings.timeouts) for b in topology.backends.values()
@@ -183,6 +187,8 @@ class Runtime:
         await asyncio.gather(*(u.close() for u in self.upstreams.values()))
         await self.media.close()
         await self.sink.close()
+        if self.router.permits is not None:
+            await self.router.permits.close()
 
     def reachable_backends(self) -> list[str]:
         """Backends some tenant admitted at this gateway may use: the only ones worth probing from here."""

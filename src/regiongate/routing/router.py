@@ -3,6 +3,8 @@
 The candidate set is computed by the caller from the compliance matrix and handed in as a tuple of slots; the
 router can only choose among them. Nothing here looks a backend up by any other route, so no retry, breaker state
 or health state can ever widen the set: when it is exhausted the caller gets :class:`NoCompliantCapacity`.
+Concurrency permits shared by several gateway processes (:mod:`regiongate.routing.permits`) only ever remove
+candidates for the request at hand.
 """
 
 from __future__ import annotations
@@ -11,11 +13,13 @@ import math
 import random
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from typing import TypeVar
 
 from regiongate.errors import NoCompliantCapacity, UpstreamError, UpstreamOverloaded
 from regiongate.routing.breaker import Admission, BreakerState
+from regiongate.routing.permits import Permits, Release
 from regiongate.routing.selection import BackendSlot, choose
 
 T = TypeVar("T")
@@ -24,13 +28,14 @@ T = TypeVar("T")
 class Lease:
     """One claimed attempt on a backend; exactly one of its outcomes is applied, once."""
 
-    __slots__ = ("_admission", "_clock", "_done", "slot")
+    __slots__ = ("_admission", "_clock", "_done", "permit", "slot")
 
     def __init__(self, slot: BackendSlot, admission: Admission, clock: Callable[[], float]) -> None:
         self.slot = slot
         self._admission = admission
         self._clock = clock
         self._done = False
+        self.permit: Release | None = None  # the region-wide permit this attempt holds, if its backend is capped
         slot.in_flight += 1
 
     def succeeded(self) -> None:
@@ -51,6 +56,8 @@ class Lease:
             return False
         self._done = True
         self.slot.in_flight -= 1
+        if self.permit is not None:
+            self.permit()
         return True
 
 
@@ -68,6 +75,7 @@ class Router:
         max_attempts: int = 3,
         rng: random.Random | None = None,
         clock: Callable[[], float] = time.monotonic,
+        permits: Permits | None = None,
     ) -> None:
         if max_attempts < 1:
             raise ValueError("max_attempts must be >= 1")
@@ -75,6 +83,7 @@ class Router:
         self.max_attempts = max_attempts
         self._rng = rng or random.Random()
         self._clock = clock
+        self.permits = permits
         self._cache: dict[tuple[str, ...], tuple[BackendSlot, ...]] = {}
 
     def slots_for(self, backend_ids: tuple[str, ...]) -> tuple[BackendSlot, ...]:
@@ -101,9 +110,10 @@ class Router:
         On success the lease is returned still open: the caller settles it when the response has been relayed.
         """
         tried: set[str] = set()
+        full: set[str] = set()  # at their limit across the gateways: refused a permit, so not attempts
         failures: list[Attempted] = []
         for _ in range(self.max_attempts):
-            lease = self.claim(candidates, tried)
+            lease = await self._permitted(candidates, tried, full)
             if lease is None:
                 break
             tried.add(lease.slot.id)
@@ -120,11 +130,35 @@ class Router:
                 raise
             else:
                 return lease, result
-        raise self.exhausted(candidates, failures)
+        raise self.exhausted(candidates, failures, full)
 
-    def exhausted(self, candidates: Sequence[BackendSlot], failures: Sequence[Attempted]) -> NoCompliantCapacity:
+    async def _permitted(self, candidates: Sequence[BackendSlot], tried: set[str], full: set[str]) -> Lease | None:
+        """A claimed lease that also holds a shared permit where its backend is capped; backends refused one
+        join ``full`` and the next least-loaded candidate is claimed instead."""
+        while True:
+            lease = self.claim(candidates, tried | full if full else tried)
+            limit = None if lease is None else lease.slot.max_concurrency
+            if lease is None or limit is None or self.permits is None:
+                return lease
+            try:
+                permit = await self.permits.acquire(lease.slot.id, limit)
+            except BaseException:  # the store is unreachable (503) or the request was cancelled
+                lease.released()
+                raise
+            if permit is not None:
+                lease.permit = permit
+                return lease
+            lease.released()
+            full.add(lease.slot.id)
+
+    def exhausted(
+        self, candidates: Sequence[BackendSlot], failures: Sequence[Attempted], full: AbstractSet[str] = frozenset()
+    ) -> NoCompliantCapacity:
         now = self._clock()
         failed = {a.backend_id: a.error.message for a in failures}
+        for slot in candidates:
+            if slot.id in full:
+                failed[slot.id] = f"at its concurrency limit ({slot.max_concurrency}) across the gateways sharing it"
         reasons = [f"{slot.id}: {failed.get(slot.id) or self._why_unusable(slot, now)}" for slot in candidates]
         retry_after = self._retry_after(candidates, now)
         return NoCompliantCapacity(
