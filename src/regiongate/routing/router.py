@@ -113,7 +113,11 @@ class Router:
         full: set[str] = set()  # at their limit across the gateways: refused a permit, so not attempts
         failures: list[Attempted] = []
         for _ in range(self.max_attempts):
-            lease = await self._permitted(candidates, tried, full)
+            # Only a shared store makes claiming asynchronous: the single-process path pays no coroutine for it.
+            if self.permits is None:
+                lease = self.claim(candidates, tried)
+            else:
+                lease = await self._permitted(candidates, tried, full)
             if lease is None:
                 break
             tried.add(lease.slot.id)
