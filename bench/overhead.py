@@ -121,13 +121,14 @@ def start(
     workdir: Path,
     probe_headers: dict[str, str] | None = None,
     env_extra: dict[str, str] | None = None,
+    wait: float = 30.0,
 ) -> Service:
     log = workdir / f"{name}.log"
     env = {**os.environ, "REGIONGATE_DATA_DIR": str(workdir / "data"), **(env_extra or {})}
     with pinned(cpu_set), log.open("wb") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=workdir)
     service = Service(name, url, proc, log)
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + wait
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"{name} exited with status {proc.returncode}:\n{service.tail()}")
@@ -140,7 +141,7 @@ def start(
         except OSError:
             time.sleep(0.1)
     service.stop()
-    raise RuntimeError(f"{name} did not answer within 30 s:\n{service.tail()}")
+    raise RuntimeError(f"{name} did not answer within {wait:.0f} s:\n{service.tail()}")
 
 
 def start_writer(socket_path: Path, config: Path, cpu_set: set[int], workdir: Path) -> Service:
