@@ -82,7 +82,7 @@ def test_keys_new(capsys: pytest.CaptureFixture[str]) -> None:
 @pytest.mark.parametrize(
     ("state_url", "told"),
     [
-        ("http://127.0.0.1:6379", ["invalid setting", "REGIONGATE_STATE_URL", "redis://"]),
+        ("http://:secret@127.0.0.1:6379", ["invalid setting", "REGIONGATE_STATE_URL", "redis://", "http scheme"]),
         (f"redis://127.0.0.1:{free_port()}/0", ["cannot reach the gateways' shared state"]),  # nothing listens
     ],
 )
@@ -96,3 +96,4 @@ def test_serve_refuses_to_start_without_its_shared_state_saying_why(
     err = capsys.readouterr().err
     assert all(text in err for text in told), err
     assert "Traceback" not in err
+    assert "secret" not in err  # a URL's password is never printed

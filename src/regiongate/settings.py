@@ -188,8 +188,10 @@ def media_settings(env: Mapping[str, str]) -> MediaSettings:
 
 def _state_url(env: Mapping[str, str]) -> str:
     raw = env.get(ENV_PREFIX + "STATE_URL", "")
-    if raw and raw.split("://", 1)[0] not in ("redis", "rediss", "unix"):
-        expected = f"expected a redis://, rediss:// or unix:// URL, got {raw!r}"
+    scheme = raw.split("://", 1)[0] if "://" in raw else ""
+    if raw and scheme not in ("redis", "rediss", "unix"):
+        # The scheme alone: the rest of the URL may hold a password.
+        expected = f"expected a redis://, rediss:// or unix:// URL, got {scheme or 'no'} scheme"
         raise ConfigError("environment", ENV_PREFIX + "STATE_URL", expected)
     return raw
 

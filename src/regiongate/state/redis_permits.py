@@ -83,6 +83,8 @@ class RedisPermits:
 
     async def acquire(self, backend_id: str, limit: int) -> Release | None:
         token = secrets.token_hex(8)
+        # Cancelled while Redis runs the script, a permit may be granted that this process never learns of: it is
+        # never renewed, so it lapses like a dead process's.
         try:
             granted = await self._acquire(keys=[self._prefix + backend_id], args=[limit, self._lease, token])
         except RedisError as exc:
