@@ -63,7 +63,7 @@ class Runtime:
         ledger: RegionLog | None = None,
         permits: Permits | None = None,
     ) -> None:
-        """``permits``: the region's shared concurrency permits, when several gateway processes serve it."""
+        """``permits``: concurrency permits shared with other gateway processes (``REGIONGATE_STATE_URL``)."""
         self.settings = settings
         self.topology = topology
         self.gateway: Gateway = topology.gateways[settings.gateway]

@@ -35,7 +35,7 @@ class Lease:
         self._admission = admission
         self._clock = clock
         self._done = False
-        self.permit: Release | None = None  # the region-wide permit this attempt holds, if its backend is capped
+        self.permit: Release | None = None  # the shared permit this attempt holds, if its backend is capped
         slot.in_flight += 1
 
     def succeeded(self) -> None:
