@@ -8,10 +8,11 @@ lapsed permits, count, add if under the limit); ``ZREM`` gives it back. Times ar
 so the clocks of gateway hosts never matter.
 
 A process renews the permits it holds every third of their lifetime. One that dies stops renewing, and its permits
-lapse within ``lease_seconds``: a dead gateway never holds a backend full for longer. A process stalled for longer
-than that loses its permits and may briefly exceed the bound by what it held; a shorter lifetime costs more
-renewals. Redis is the only count, so while it cannot be reached requests to capped backends fail (503
-``state_unavailable``) before anything is sent, instead of guessing.
+lapse within ``lease_seconds``: a dead gateway never holds a backend full for longer. A live process that cannot
+renew for longer than that (stalled, or cut off from Redis) loses the permits of requests it is still running: until
+they end, the bound may be exceeded by what it held, and the next renewal logs a warning saying so. A shorter
+lifetime costs more renewals. Redis is the only count, so while it cannot be reached requests to capped backends
+fail (503 ``state_unavailable``) before anything is sent, instead of guessing.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
+from collections.abc import Coroutine
 from functools import partial
 
 from redis.asyncio import Redis
@@ -45,11 +47,14 @@ return 1
 _RENEW = """
 local now = redis.call('TIME')
 local lapse = tonumber(now[1]) + tonumber(now[2]) / 1000000 + tonumber(ARGV[1])
+local lost = {}
 for i = 2, #ARGV do
-  redis.call('ZADD', KEYS[1], 'XX', lapse, ARGV[i])
+  if redis.call('ZADD', KEYS[1], 'XX', 'CH', lapse, ARGV[i]) == 0 and not redis.call('ZSCORE', KEYS[1], ARGV[i]) then
+    lost[#lost + 1] = ARGV[i]
+  end
 end
 redis.call('PEXPIRE', KEYS[1], math.ceil(tonumber(ARGV[1]) * 1000))
-return 1
+return lost
 """
 
 
@@ -65,6 +70,9 @@ class RedisPermits:
         self._held: dict[str, set[str]] = {}
         self._returning: set[asyncio.Task[None]] = set()
         self._renewer: asyncio.Task[None] | None = None
+        self._asking = 0  # acquires waiting for Redis's answer: close waits for them
+        self._answered = asyncio.Event()
+        self._answered.set()
 
     @classmethod
     def from_url(
@@ -83,15 +91,25 @@ class RedisPermits:
 
     async def acquire(self, backend_id: str, limit: int) -> Release | None:
         token = secrets.token_hex(8)
-        # Cancelled while Redis runs the script, a permit may be granted that this process never learns of: it is
-        # never renewed, so it lapses like a dead process's.
+        self._asking += 1
+        self._answered.clear()
         try:
             granted = await self._acquire(keys=[self._prefix + backend_id], args=[limit, self._lease, token])
+        except asyncio.CancelledError:
+            # Cancelled while Redis ran the script, a permit may be granted that this process never learns of:
+            # the token is given back at once rather than holding the backend for a whole lease.
+            self._returned(self._forget(backend_id, token))
+            raise
         except RedisError as exc:
+            self._returned(self._forget(backend_id, token))  # a timeout may have lost a grant's answer
             raise StateUnavailable(
                 "The gateways' shared state cannot be reached to count the backend's concurrency: nothing was sent. "
                 "Retry later."
             ) from exc
+        finally:
+            self._asking -= 1
+            if not self._asking:
+                self._answered.set()
         if not granted:
             return None
         self._held.setdefault(backend_id, set()).add(token)
@@ -107,7 +125,11 @@ class RedisPermits:
         if tokens is None or token not in tokens:
             return  # already given back
         tokens.discard(token)
-        task = asyncio.get_running_loop().create_task(self._give_back(backend_id, token))
+        self._returned(self._give_back(backend_id, token))
+
+    def _returned(self, giving_back: Coroutine[None, None, None]) -> None:
+        """Give back without holding up the request; ``close`` waits for what is still on its way."""
+        task = asyncio.get_running_loop().create_task(giving_back)
         self._returning.add(task)
         task.add_done_callback(self._returning.discard)
 
@@ -118,10 +140,18 @@ class RedisPermits:
             lapse = self._lease
             log.warning("could not give back a permit for %s (%s); it lapses within %.0f s", backend_id, exc, lapse)
 
+    async def _forget(self, backend_id: str, token: str) -> None:
+        """Remove a token that may never have been granted: failing is not worth a warning (it lapses anyway)."""
+        with contextlib.suppress(RedisError):
+            await self._client.zrem(self._prefix + backend_id, token)
+
     async def _renew_forever(self) -> None:
         while True:
             await asyncio.sleep(self._lease / 3)
-            await self.renew()
+            try:
+                await self.renew()
+            except Exception:  # a renewer that died would let every held permit lapse unnoticed
+                log.exception("renewing permits failed; retrying in %.0f s", self._lease / 3)
 
     async def renew(self) -> None:
         """Push back the lapse time of every permit this process holds."""
@@ -129,11 +159,27 @@ class RedisPermits:
             if not tokens:
                 continue
             try:
-                await self._renew(keys=[self._prefix + backend_id], args=[self._lease, *tokens])
+                gone = await self._renew(keys=[self._prefix + backend_id], args=[self._lease, *tokens])
             except RedisError as exc:
                 log.warning("could not renew permits for %s: %s", backend_id, exc)
+                continue
+            # Lapsed (renewals failed or this process stalled for a whole lease) while their requests still run:
+            # others may have been granted them meanwhile. No longer held, they are said once and not renewed again;
+            # tokens given back while the renewal ran are not lost.
+            lost = {t.decode() if isinstance(t, bytes) else t for t in gone} & tokens
+            tokens -= lost
+            if lost:
+                log.warning(
+                    "%d permit(s) for %s lapsed while their requests still run: until they end, it may have more "
+                    "than its max_concurrency in flight across the gateways",
+                    len(lost),
+                    backend_id,
+                )
 
     async def close(self) -> None:
+        # An acquire still waiting may be granted (then given back below) or fail (then its token is given back):
+        # either way only once it has its answer, not on a client already closed.
+        await self._answered.wait()
         if self._renewer is not None:
             self._renewer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
