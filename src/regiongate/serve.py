@@ -14,6 +14,7 @@ from regiongate.api.app import serve
 from regiongate.api.runtime import Runtime
 from regiongate.ledger.decisions import DecisionSink, MemorySink
 from regiongate.ledger.setup import open_ledger_sink
+from regiongate.routing.news import BreakerNews
 from regiongate.routing.permits import Permits
 from regiongate.settings import ServeSettings, serve_settings
 from regiongate.topology.records import Topology
@@ -49,9 +50,19 @@ async def make_permits(settings: ServeSettings) -> Permits | None:
     return permits
 
 
+def make_news(settings: ServeSettings) -> BreakerNews | None:
+    """Breaker news shared with the other gateway processes (Redis pub/sub), where permits are shared."""
+    if not settings.state_url:
+        return None
+    from regiongate.state.redis_news import RedisBreakerNews
+
+    return RedisBreakerNews.from_url(settings.state_url)
+
+
 async def run_until_signalled(settings: ServeSettings, topology: Topology) -> None:
     permits = await make_permits(settings)
-    runtime = Runtime(settings, topology, await make_sink(settings, topology), permits=permits)
+    sink = await make_sink(settings, topology)
+    runtime = Runtime(settings, topology, sink, permits=permits, news=make_news(settings))
     ready = asyncio.Event()
     task = asyncio.create_task(serve(runtime, settings.host, settings.port, ready=ready))
     loop = asyncio.get_running_loop()

@@ -18,6 +18,7 @@ from regiongate.backends.openai import Timeouts
 from regiongate.ledger.decisions import MemorySink
 from regiongate.media.fetch import SafeFetcher
 from regiongate.routing.breaker import BreakerSettings
+from regiongate.routing.news import BreakerNews
 from regiongate.routing.permits import Permits
 from regiongate.settings import ServeSettings
 from regiongate.topology.loader import parse_topology
@@ -45,20 +46,24 @@ class World:
         return {bid: fake.requests for bid, fake in self.fakes.items()}
 
     async def start_gateway(
-        self, gateway: str, *, fetcher: SafeFetcher | None = None, permits: Permits | None = None, **overrides: Any
+        self,
+        gateway: str,
+        *,
+        fetcher: SafeFetcher | None = None,
+        permits: Permits | None = None,
+        news: BreakerNews | None = None,
+        **overrides: Any,
     ) -> str:
+        defaults: dict[str, Any] = {
+            "timeouts": Timeouts(connect=1.0, first_byte=2.0, read=2.0),
+            "breaker": BreakerSettings(failure_threshold=2, cooldown=30.0),
+            "health_interval": 3600.0,
+        }
         settings = ServeSettings(
-            topology=EXAMPLE,
-            gateway=gateway,
-            data_dir=self.data_dir,
-            salt=b"test-salt",
-            timeouts=Timeouts(connect=1.0, first_byte=2.0, read=2.0),
-            breaker=BreakerSettings(failure_threshold=2, cooldown=30.0),
-            health_interval=3600.0,
-            **overrides,
+            topology=EXAMPLE, gateway=gateway, data_dir=self.data_dir, salt=b"test-salt", **(defaults | overrides)
         )
         sink = MemorySink()
-        runtime = Runtime(settings, self.topology, sink, fetcher=fetcher, permits=permits)
+        runtime = Runtime(settings, self.topology, sink, fetcher=fetcher, permits=permits, news=news)
         runner = web.AppRunner(build_app(runtime, start_background=False))
         await runner.setup()
         await web.TCPSite(runner, "127.0.0.1", 0).start()

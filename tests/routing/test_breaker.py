@@ -151,3 +151,71 @@ def test_a_late_failure_does_not_extend_an_open_breakers_cooldown() -> None:
     b.record_failure(0.0)  # opens at t=0
     b.record_failure(4.0)  # a request admitted before it opened fails late
     assert b.state(5.0) is BreakerState.HALF_OPEN
+
+
+# -- what a breaker tells its peers, and what it hears from them ----------------------------------------------------
+
+
+def test_failures_report_only_the_one_that_opens_it() -> None:
+    b = breaker(threshold=3)
+    assert [b.record_failure(T0) for _ in range(3)] == [False, False, True]
+    assert b.record_failure(T0 + 1) is False  # already open: no news
+
+
+def test_success_reports_only_a_close_of_an_open_or_half_open_breaker() -> None:
+    b = breaker(threshold=3)
+    b.record_failure(T0)
+    assert b.record_success() is False  # closed all along: a reset count is no news
+    b = opened()
+    assert b.acquire(T0 + COOLDOWN) is Admission.PROBE
+    assert b.record_success() is True
+
+
+def test_a_half_open_probe_failing_reports_the_reopening() -> None:
+    b = opened()
+    assert b.acquire(T0 + COOLDOWN) is Admission.PROBE
+    assert b.record_failure(T0 + COOLDOWN, Admission.PROBE) is True
+    assert b.state(T0 + COOLDOWN) is BreakerState.OPEN
+
+
+def test_heard_opened_stops_traffic_for_a_cooldown_of_its_own_then_lets_one_probe() -> None:
+    b = breaker()
+    b.heard_opened(T0)
+    assert not b.available(T0 + COOLDOWN - 0.01)
+    assert b.acquire(T0 + COOLDOWN) is Admission.PROBE
+    assert b.acquire(T0 + COOLDOWN) is None  # still exactly one probe
+
+
+def test_heard_opened_never_prolongs_an_open_breakers_cooldown() -> None:
+    b = opened(at=T0)
+    b.heard_opened(T0 + 4)
+    assert b.seconds_until_probe(T0 + 4) == pytest.approx(1.0)
+
+
+def test_heard_closed_lets_traffic_through_again_and_keeps_a_closed_breakers_count() -> None:
+    b = opened()
+    b.heard_closed()
+    assert b.state(T0) is BreakerState.CLOSED
+    assert b.acquire(T0) is Admission.NORMAL
+    c = breaker(threshold=3)
+    c.record_failure(T0)
+    c.record_failure(T0)
+    c.heard_closed()  # a peer's success says nothing about our own two failures
+    assert c.record_failure(T0) is True
+
+
+def test_a_probe_failing_after_a_peer_reopened_the_breaker_frees_the_probe_slot() -> None:
+    """Without it, the probe slot would stay taken and the backend would never be probed again."""
+    b = opened(at=T0)
+    assert b.acquire(T0 + COOLDOWN) is Admission.PROBE
+    b.heard_opened(T0 + COOLDOWN)  # a peer's failing probe reopened it while ours runs
+    assert b.record_failure(T0 + COOLDOWN + 1, Admission.PROBE) is False  # already open: no news
+    assert b.acquire(T0 + 2 * COOLDOWN) is Admission.PROBE
+
+
+def test_a_late_normal_failure_does_not_free_a_probe_slot_taken_meanwhile() -> None:
+    b = opened(at=T0)
+    assert b.acquire(T0 + COOLDOWN) is Admission.PROBE
+    b.heard_opened(T0 + COOLDOWN)
+    b.record_failure(T0 + COOLDOWN, Admission.NORMAL)  # admitted before it opened
+    assert b.acquire(T0 + 2 * COOLDOWN) is None  # our probe is still out

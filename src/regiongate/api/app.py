@@ -33,8 +33,7 @@ def build_app(runtime: Runtime, *, start_background: bool = True) -> web.Applica
         app.add_routes(ledger_routes(runtime.ledger, identify, wait=runtime.settings.receipt_wait))
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
-        if start_background:
-            runtime.start()
+        runtime.start(background=start_background)
         yield
         await runtime.close()
 

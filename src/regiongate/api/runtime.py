@@ -27,6 +27,7 @@ from regiongate.ledger.sink import LedgerSink
 from regiongate.media.fetch import SafeFetcher
 from regiongate.policy.matrix import ComplianceMatrix
 from regiongate.routing.breaker import CircuitBreaker
+from regiongate.routing.news import BreakerNews
 from regiongate.routing.permits import Permits
 from regiongate.routing.router import Router
 from regiongate.routing.selection import BackendSlot
@@ -62,8 +63,10 @@ class Runtime:
         fetcher: SafeFetcher | None = None,
         ledger: RegionLog | None = None,
         permits: Permits | None = None,
+        news: BreakerNews | None = None,
     ) -> None:
-        """``permits``: concurrency permits shared with other gateway processes (``REGIONGATE_STATE_URL``)."""
+        """``permits`` and ``news``: concurrency permits and breaker news shared with other gateway processes
+        (``REGIONGATE_STATE_URL``)."""
         self.settings = settings
         self.topology = topology
         self.gateway: Gateway = topology.gateways[settings.gateway]
@@ -82,6 +85,7 @@ class Runtime:
             ),
             max_attempts=settings.max_attempts,
             permits=permits,
+            news=news,
         )
         self.upstreams: Mapping[str, Upstream] = upstreams or {
             b.id: OpenAIUpstream(b.id, _url(b), timeouts=settings.timeouts) for b in topology.backends.values()
@@ -174,9 +178,14 @@ class Runtime:
 
     # -- background work ------------------------------------------------------------------------------------------
 
-    def start(self) -> None:
-        self._tasks.append(asyncio.create_task(self._probe_forever(), name="health-checks"))
-        self._tasks.append(asyncio.create_task(self._refresh_matrix_forever(), name="matrix-refresh"))
+    def start(self, *, background: bool = True) -> None:
+        """Hear the other gateways' breaker news; with ``background``, also run health checks and refresh the
+        matrix on their intervals (tests drive those by hand)."""
+        if self.router.news is not None:
+            self.router.news.start(self.router.heard)
+        if background:
+            self._tasks.append(asyncio.create_task(self._probe_forever(), name="health-checks"))
+            self._tasks.append(asyncio.create_task(self._refresh_matrix_forever(), name="matrix-refresh"))
 
     async def close(self) -> None:
         for task in self._tasks:
@@ -189,6 +198,8 @@ class Runtime:
         await self.sink.close()
         if self.router.permits is not None:
             await self.router.permits.close()
+        if self.router.news is not None:
+            await self.router.news.close()
 
     def reachable_backends(self) -> list[str]:
         """Backends some tenant admitted at this gateway may use: the only ones worth probing from here."""

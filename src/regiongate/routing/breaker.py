@@ -3,6 +3,11 @@
 Closed: traffic flows; ``failure_threshold`` consecutive failures open it. Open: no traffic until ``cooldown`` has
 passed, then half-open: exactly one probe request may go; its success closes the breaker, its failure re-opens it.
 A breaker only ever *removes* a backend from the candidate set it is asked about; it never adds one.
+
+Gateway processes sharing a backend may also tell each other when their breakers open and close
+(:mod:`regiongate.routing.news`): ``heard_opened`` and ``heard_closed`` apply a peer's news, and the transitions
+``record_failure`` and ``record_success`` report are what a process tells its peers. Only first-hand evidence is
+told on, so news never echoes between processes.
 """
 
 from __future__ import annotations
@@ -72,21 +77,43 @@ class CircuitBreaker:
             return max(0.0, self.settings.cooldown - (now - self._opened_at))
         return 0.0
 
-    def record_success(self) -> None:
+    def record_success(self) -> bool:
+        """A request succeeded; True if that closed an open or half-open breaker."""
+        was_closed = self._state is BreakerState.CLOSED
         self._state = BreakerState.CLOSED
         self._failures = 0
         self._probe_in_flight = False
+        return not was_closed
 
-    def record_failure(self, now: float) -> None:
+    def record_failure(self, now: float, admission: Admission = Admission.NORMAL) -> bool:
+        """A request failed; True if that opened the breaker."""
         if self._state is BreakerState.OPEN:
-            return  # a late failure of a request admitted before it opened: no news, and no longer cooldown
+            # A late failure of a request admitted before it opened: no news, and no longer cooldown. A probe's
+            # (the breaker was opened meanwhile by a peer's news) frees the probe slot, or none would pass again.
+            if admission is Admission.PROBE:
+                self._probe_in_flight = False
+            return False
         self._probe_in_flight = False
         if self._state is BreakerState.HALF_OPEN:
             self._open(now)
-            return
+            return True
         self._failures += 1
         if self._failures >= self.settings.failure_threshold:
             self._open(now)
+            return True
+        return False
+
+    def heard_opened(self, now: float) -> None:
+        """A peer's breaker for this backend opened: stop sending to it for a cooldown of our own. An open breaker
+        keeps its cooldown (news never prolongs it); a probe already in flight still settles the state."""
+        if self._state is not BreakerState.OPEN:
+            self._open(now)
+
+    def heard_closed(self) -> None:
+        """A peer's probe succeeded: the backend answers again. Our own count of failures, if any, stands."""
+        if self._state is not BreakerState.CLOSED:
+            self._state = BreakerState.CLOSED
+            self._failures = 0
 
     def release(self, admission: Admission) -> None:
         """A claimed request ended without telling anything about health (e.g. the client went away).

@@ -4,7 +4,7 @@ The candidate set is computed by the caller from the compliance matrix and hande
 router can only choose among them. Nothing here looks a backend up by any other route, so no retry, breaker state
 or health state can ever widen the set: when it is exhausted the caller gets :class:`NoCompliantCapacity`.
 Concurrency permits shared by several gateway processes (:mod:`regiongate.routing.permits`) only ever remove
-candidates for the request at hand.
+candidates for the request at hand, and so does the breaker news they tell each other (:mod:`regiongate.routing.news`).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from typing import TypeVar
 
 from regiongate.errors import NoCompliantCapacity, UpstreamError, UpstreamOverloaded
 from regiongate.routing.breaker import Admission, BreakerState
+from regiongate.routing.news import BreakerNews
 from regiongate.routing.permits import Permits, Release
 from regiongate.routing.selection import BackendSlot, choose
 
@@ -28,23 +29,30 @@ T = TypeVar("T")
 class Lease:
     """One claimed attempt on a backend; exactly one of its outcomes is applied, once."""
 
-    __slots__ = ("_admission", "_clock", "_done", "permit", "slot")
+    __slots__ = ("_admission", "_clock", "_done", "_news", "permit", "slot")
 
-    def __init__(self, slot: BackendSlot, admission: Admission, clock: Callable[[], float]) -> None:
+    def __init__(
+        self, slot: BackendSlot, admission: Admission, clock: Callable[[], float], news: BreakerNews | None = None
+    ) -> None:
         self.slot = slot
         self._admission = admission
         self._clock = clock
+        self._news = news
         self._done = False
         self.permit: Release | None = None  # the shared permit this attempt holds, if its backend is capped
         slot.in_flight += 1
 
     def succeeded(self) -> None:
         if self._finish():
-            self.slot.breaker.record_success()
+            closed = self.slot.breaker.record_success()
+            if closed and self._news is not None:
+                self._news.closed(self.slot.id)
 
     def failed(self) -> None:
         if self._finish():
-            self.slot.breaker.record_failure(self._clock())
+            opened = self.slot.breaker.record_failure(self._clock(), self._admission)
+            if opened and self._news is not None:
+                self._news.opened(self.slot.id)
 
     def released(self) -> None:
         """Ended without a verdict on the backend's health (client went away, backend was merely busy)."""
@@ -76,7 +84,9 @@ class Router:
         rng: random.Random | None = None,
         clock: Callable[[], float] = time.monotonic,
         permits: Permits | None = None,
+        news: BreakerNews | None = None,
     ) -> None:
+        """``permits`` and ``news``: concurrency permits and breaker news shared with other gateway processes."""
         if max_attempts < 1:
             raise ValueError("max_attempts must be >= 1")
         self.slots: Mapping[str, BackendSlot] = {slot.id: slot for slot in slots}
@@ -84,6 +94,7 @@ class Router:
         self._rng = rng or random.Random()
         self._clock = clock
         self.permits = permits
+        self.news = news
         self._cache: dict[tuple[str, ...], tuple[BackendSlot, ...]] = {}
 
     def slots_for(self, backend_ids: tuple[str, ...]) -> tuple[BackendSlot, ...]:
@@ -100,7 +111,17 @@ class Router:
         if slot is None:
             return None
         admission = slot.breaker.acquire(now)
-        return None if admission is None else Lease(slot, admission, self._clock)
+        return None if admission is None else Lease(slot, admission, self._clock, self.news)
+
+    def heard(self, backend_id: str, opened: bool) -> None:
+        """A peer's news about a backend's breaker; about a backend this gateway does not know, nothing."""
+        slot = self.slots.get(backend_id)
+        if slot is None:
+            return
+        if opened:
+            slot.breaker.heard_opened(self._clock())
+        else:
+            slot.breaker.heard_closed()
 
     async def dispatch(
         self, candidates: Sequence[BackendSlot], attempt: Callable[[Lease], Awaitable[T]]
