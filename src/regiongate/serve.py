@@ -14,6 +14,7 @@ from regiongate.api.app import serve
 from regiongate.api.runtime import Runtime
 from regiongate.ledger.decisions import DecisionSink, MemorySink
 from regiongate.ledger.setup import open_ledger_sink
+from regiongate.routing.load import SharedLoad
 from regiongate.routing.news import BreakerNews
 from regiongate.routing.permits import Permits
 from regiongate.settings import ServeSettings, serve_settings
@@ -59,10 +60,19 @@ def make_news(settings: ServeSettings) -> BreakerNews | None:
     return RedisBreakerNews.from_url(settings.state_url)
 
 
+def make_load(settings: ServeSettings) -> SharedLoad | None:
+    """Load reports exchanged with the other gateway processes (Redis), where permits are shared."""
+    if not settings.state_url:
+        return None
+    from regiongate.state.redis_load import RedisLoad
+
+    return RedisLoad.from_url(settings.state_url)
+
+
 async def run_until_signalled(settings: ServeSettings, topology: Topology) -> None:
     permits = await make_permits(settings)
     sink = await make_sink(settings, topology)
-    runtime = Runtime(settings, topology, sink, permits=permits, news=make_news(settings))
+    runtime = Runtime(settings, topology, sink, permits=permits, news=make_news(settings), load=make_load(settings))
     ready = asyncio.Event()
     task = asyncio.create_task(serve(runtime, settings.host, settings.port, ready=ready))
     loop = asyncio.get_running_loop()

@@ -18,6 +18,7 @@ from regiongate.backends.openai import Timeouts
 from regiongate.ledger.decisions import MemorySink
 from regiongate.media.fetch import SafeFetcher
 from regiongate.routing.breaker import BreakerSettings
+from regiongate.routing.load import SharedLoad
 from regiongate.routing.news import BreakerNews
 from regiongate.routing.permits import Permits
 from regiongate.settings import ServeSettings
@@ -52,6 +53,7 @@ class World:
         fetcher: SafeFetcher | None = None,
         permits: Permits | None = None,
         news: BreakerNews | None = None,
+        load: SharedLoad | None = None,
         **overrides: Any,
     ) -> str:
         defaults: dict[str, Any] = {
@@ -63,7 +65,7 @@ class World:
             topology=EXAMPLE, gateway=gateway, data_dir=self.data_dir, salt=b"test-salt", **(defaults | overrides)
         )
         sink = MemorySink()
-        runtime = Runtime(settings, self.topology, sink, fetcher=fetcher, permits=permits, news=news)
+        runtime = Runtime(settings, self.topology, sink, fetcher=fetcher, permits=permits, news=news, load=load)
         runner = web.AppRunner(build_app(runtime, start_background=False))
         await runner.setup()
         await web.TCPSite(runner, "127.0.0.1", 0).start()

@@ -27,6 +27,7 @@ from regiongate.ledger.sink import LedgerSink
 from regiongate.media.fetch import SafeFetcher
 from regiongate.policy.matrix import ComplianceMatrix
 from regiongate.routing.breaker import CircuitBreaker
+from regiongate.routing.load import SharedLoad
 from regiongate.routing.news import BreakerNews
 from regiongate.routing.permits import Permits
 from regiongate.routing.router import Router
@@ -64,9 +65,10 @@ class Runtime:
         ledger: RegionLog | None = None,
         permits: Permits | None = None,
         news: BreakerNews | None = None,
+        load: SharedLoad | None = None,
     ) -> None:
-        """``permits`` and ``news``: concurrency permits and breaker news shared with other gateway processes
-        (``REGIONGATE_STATE_URL``)."""
+        """``permits``, ``news`` and ``load``: concurrency permits, breaker news and load reports shared with the
+        other gateway processes (``REGIONGATE_STATE_URL``)."""
         self.settings = settings
         self.topology = topology
         self.gateway: Gateway = topology.gateways[settings.gateway]
@@ -87,6 +89,7 @@ class Runtime:
             permits=permits,
             news=news,
         )
+        self.load = load
         self.upstreams: Mapping[str, Upstream] = upstreams or {
             b.id: OpenAIUpstream(b.id, _url(b), timeouts=settings.timeouts) for b in topology.backends.values()
         }
@@ -179,10 +182,12 @@ class Runtime:
     # -- background work ------------------------------------------------------------------------------------------
 
     def start(self, *, background: bool = True) -> None:
-        """Hear the other gateways' breaker news; with ``background``, also run health checks and refresh the
-        matrix on their intervals (tests drive those by hand)."""
+        """Hear the other gateways' breaker news and exchange load reports with them; with ``background``, also
+        run health checks and refresh the matrix on their intervals (tests drive those by hand)."""
         if self.router.news is not None:
             self.router.news.start(self.router.heard)
+        if self.load is not None:
+            self.load.start(self.router.slots)
         if background:
             self._tasks.append(asyncio.create_task(self._probe_forever(), name="health-checks"))
             self._tasks.append(asyncio.create_task(self._refresh_matrix_forever(), name="matrix-refresh"))
@@ -200,6 +205,8 @@ class Runtime:
             await self.router.permits.close()
         if self.router.news is not None:
             await self.router.news.close()
+        if self.load is not None:
+            await self.load.close()
 
     def reachable_backends(self) -> list[str]:
         """Backends some tenant admitted at this gateway may use: the only ones worth probing from here."""

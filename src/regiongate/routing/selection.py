@@ -1,8 +1,10 @@
 """Choosing one backend among compliant candidates: pure, given the slots' current state.
 
 Load is measured as in-flight requests divided by relative capacity, counting the request being placed
-(``(in_flight + 1) / capacity``): with every backend idle this prefers the larger accelerator pool instead of a
-coin toss, and under load it converges to spreading work in proportion to capacity. Ties are broken at random
+(``(in_flight + elsewhere + 1) / capacity``): with every backend idle this prefers the larger accelerator pool
+instead of a coin toss, and under load it converges to spreading work in proportion to capacity. ``elsewhere`` is
+what the other gateway processes reported in flight on the backend (:mod:`regiongate.routing.load`; 0 without
+them): it only ranks the candidates, it never makes one eligible. Ties are broken at random
 (reservoir sampling, one pass, no allocation).
 """
 
@@ -25,6 +27,7 @@ class BackendSlot:
     max_concurrency: int | None
     breaker: CircuitBreaker = field(default_factory=lambda: CircuitBreaker(BreakerSettings()))
     in_flight: int = 0
+    elsewhere: int = 0  # in flight from the other gateway processes, as they last reported
     healthy: bool = True  # result of the last active health check
 
     def usable(self, now: float) -> bool:
@@ -42,7 +45,7 @@ def choose(
     ties = 0
     for slot in slots:
         # Load first: it is one division, while usability asks the breaker; a slot that cannot win is not asked.
-        load = (slot.in_flight + 1) / slot.capacity
+        load = (slot.in_flight + slot.elsewhere + 1) / slot.capacity
         if load > best_load or slot.id in exclude or not slot.usable(now):
             continue
         if load < best_load:
