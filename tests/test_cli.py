@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -97,3 +100,26 @@ def test_serve_refuses_to_start_without_its_shared_state_saying_why(
     assert all(text in err for text in told), err
     assert "Traceback" not in err
     assert "secret" not in err  # a URL's password is never printed
+
+
+def test_serve_whose_log_cannot_open_lets_go_of_its_shared_state(tmp_path: Path) -> None:
+    """Redis answered, then the log writer did not: the gateway exits 2 having closed its Redis connection (left
+    open, it was a ResourceWarning at exit)."""
+    env = {
+        **os.environ,
+        "REGIONGATE_DATA_DIR": str(tmp_path),
+        "REGIONGATE_STATE_URL": os.environ.get("REGIONGATE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0"),
+        "REGIONGATE_LEDGER_SOCKET": str(tmp_path / "no-writer.sock"),
+    }
+    command = [
+        sys.executable,
+        "-W",
+        "always::ResourceWarning",
+        "-c",
+        "import sys; from regiongate.cli import main; sys.exit(main())",
+    ]
+    args = [*SERVE_PAR, "--port", str(free_port())]
+    done = subprocess.run([*command, *args], env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 2
+    assert "cannot reach the region's log writer" in done.stderr
+    assert "ResourceWarning" not in done.stderr, done.stderr

@@ -71,7 +71,12 @@ def make_load(settings: ServeSettings) -> SharedLoad | None:
 
 async def run_until_signalled(settings: ServeSettings, topology: Topology) -> None:
     permits = await make_permits(settings)
-    sink = await make_sink(settings, topology)
+    try:
+        sink = await make_sink(settings, topology)
+    except BaseException:  # e.g. no log writer: the process exits, its Redis connection closed first
+        if permits is not None:
+            await permits.close()
+        raise
     runtime = Runtime(settings, topology, sink, permits=permits, news=make_news(settings), load=make_load(settings))
     ready = asyncio.Event()
     task = asyncio.create_task(serve(runtime, settings.host, settings.port, ready=ready))
