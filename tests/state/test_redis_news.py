@@ -20,16 +20,23 @@ Gateway = Callable[..., tuple[RedisBreakerNews, Heard]]
 
 
 class CutLink:
-    """A TCP relay to the Redis whose open connections can be cut (an outage as a gateway sees it)."""
+    """A TCP relay to the Redis whose open connections can be cut (an outage as a gateway sees it), or silenced:
+    still open, nothing passing (a peer gone without a word, as behind a dropped NAT entry)."""
 
     def __init__(self) -> None:
         self._writers: list[asyncio.StreamWriter] = []
         self._server: asyncio.Server | None = None
+        self._silenced: set[int] = set()  # ids of the connections whose bytes are dropped
+        self._connections = 0
 
     async def start(self) -> str:
         self._server = await asyncio.start_server(self._relay, "127.0.0.1", 0)
         port = self._server.sockets[0].getsockname()[1]
         return f"redis://127.0.0.1:{port}{urlsplit(REDIS_URL).path}"
+
+    def silence(self) -> None:
+        """Drop the bytes of every connection open so far; new connections pass."""
+        self._silenced.update(range(self._connections))
 
     def cut(self) -> None:
         for writer in self._writers:
@@ -45,10 +52,13 @@ class CutLink:
         target = urlsplit(REDIS_URL)
         redis_in, redis_out = await asyncio.open_connection(target.hostname, target.port or 6379)
         self._writers += [client_out, redis_out]
+        connection, self._connections = self._connections, self._connections + 1
 
         async def pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
             try:
                 while data := await source.read(65536):
+                    if connection in self._silenced:
+                        continue
                     sink.write(data)
                     await sink.drain()
             except (ConnectionError, OSError):
@@ -65,8 +75,8 @@ async def gateway() -> AsyncIterator[Gateway]:
     made: list[RedisBreakerNews] = []
     namespace = f"regiongate-test-{secrets.token_hex(6)}"
 
-    def make(within: str = namespace, url: str = REDIS_URL) -> tuple[RedisBreakerNews, Heard]:
-        news = RedisBreakerNews.from_url(url, namespace=within, backoff=(0.05, 0.2))
+    def make(within: str = namespace, url: str = REDIS_URL, liveness: float = 10.0) -> tuple[RedisBreakerNews, Heard]:
+        news = RedisBreakerNews.from_url(url, namespace=within, backoff=(0.05, 0.2), liveness=liveness)
         heard: Heard = []
         news.start(lambda backend, opened: heard.append((backend, opened)))
         made.append(news)
@@ -154,3 +164,20 @@ async def test_telling_an_unreachable_redis_never_raises_and_closing_still_ends(
         await asyncio.wait_for(news.close(), 5)
         await asyncio.wait_for(news.close(), 5)  # twice is harmless
     assert "could not tell the other gateways about ams-1-mi300" in caplog.text
+
+
+async def test_a_subscription_gone_silent_is_found_dead_and_replaced(gateway: Gateway) -> None:
+    link = CutLink()
+    url = await link.start()
+    try:
+        (teller, _), (peer, heard) = gateway(), gateway(url=url, liveness=0.1)
+        await asyncio.wait_for(peer.subscribed.wait(), 5)
+        await asyncio.sleep(0.3)  # quiet, yet alive: its PINGs are answered
+        assert peer.subscribed.is_set()
+        link.silence()  # no error, no close: only silence
+        await until(lambda: not peer.subscribed.is_set())
+        await asyncio.wait_for(peer.subscribed.wait(), 5)  # on a new connection
+        teller.opened("fra-1-h20")
+        await until(lambda: heard == [("fra-1-h20", True)])
+    finally:
+        await link.stop()

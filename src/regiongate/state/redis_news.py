@@ -6,7 +6,9 @@ background task publishes the news in the order it was told (an "opened" overtak
 peers shunning a backend that is back), and a failed publish is logged and dropped. Pub/sub is at most once, and that is
 enough here: news only spares peers from learning with their own requests what one process already learned, and a
 process that misses some (Redis unreachable, reconnecting) still has its own breakers. The listener reconnects on
-its own, with a bounded backoff, and says once per outage that news is not arriving.
+its own, with a bounded backoff, and says once per outage that news is not arriving. A subscription stays silent
+while no breaker changes, so after ``liveness`` seconds of silence it sends a PING: a connection that does not
+answer the next ``liveness`` seconds is dead however quiet TCP keeps about it, and is replaced.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from collections import deque
 
 import msgspec
 from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
 from regiongate.routing.news import Listener
@@ -44,6 +47,7 @@ class RedisBreakerNews:
         *,
         namespace: str = "regiongate",
         backoff: tuple[float, float] = (0.1, 5.0),
+        liveness: float = 10.0,
     ) -> None:
         """``subscriber`` must have no socket timeout: its connection is silent while no breaker changes."""
         self._publisher = publisher
@@ -51,6 +55,7 @@ class RedisBreakerNews:
         self.channel = f"{namespace}:breakers"
         self.origin = secrets.token_hex(8)
         self._backoff = backoff
+        self._liveness = liveness
         # Bounded: while Redis is slow, the oldest news is dropped first (peers learn it from their own requests).
         self._outbox: deque[tuple[str, bytes]] = deque(maxlen=1024)
         self._sender: asyncio.Task[None] | None = None
@@ -65,11 +70,12 @@ class RedisBreakerNews:
         timeout: float = 1.0,
         namespace: str = "regiongate",
         backoff: tuple[float, float] = (0.1, 5.0),
+        liveness: float = 10.0,
     ) -> RedisBreakerNews:
         """``backoff``: the first and the longest wait before the listener reconnects after an outage."""
         publisher = Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
-        subscriber = Redis.from_url(url, socket_connect_timeout=timeout, health_check_interval=30)
-        return cls(publisher, subscriber, namespace=namespace, backoff=backoff)
+        subscriber = Redis.from_url(url, socket_connect_timeout=timeout)
+        return cls(publisher, subscriber, namespace=namespace, backoff=backoff, liveness=liveness)
 
     def opened(self, backend_id: str) -> None:
         self._tell(backend_id, True)
@@ -116,8 +122,18 @@ class RedisBreakerNews:
         async with self._subscriber.pubsub(ignore_subscribe_messages=True) as pubsub:
             await pubsub.subscribe(self.channel)
             self.subscribed.set()
-            async for message in pubsub.listen():
-                self._heard(message.get("data"), listener)
+            pinged = False
+            while True:
+                message = await pubsub.get_message(timeout=self._liveness)
+                if message is None:
+                    if pinged:
+                        raise RedisConnectionError("Redis did not answer a PING on the news subscription")
+                    await pubsub.ping()
+                    pinged = True
+                    continue
+                pinged = False  # anything heard proves the connection alive
+                if message.get("type") == "message":
+                    self._heard(message.get("data"), listener)
 
     def _heard(self, data: object, listener: Listener) -> None:
         if not isinstance(data, bytes):
