@@ -246,3 +246,35 @@ async def test_a_renewal_that_finds_a_permit_lapsed_says_so_and_does_not_revive_
     assert "1 permit(s) for b lapsed while their requests still run" in caplog.text
     assert await permits_in(namespace, "b") == 1  # the other's alone: a renewal never adds a permit back
     assert stalled.held("b") == 0
+
+
+async def test_one_round_of_renewals_is_one_round_trip_however_many_backends(
+    slow_link: SlowLink, gateway: Gateway, namespace: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """With every answer 0.35 s late and a 1.5 s lease, renewing six backends one by one would reach the fifth after
+    the permits' lease had run out; in one round trip (two, with the script's check) none lapses."""
+    holder = gateway(url=await slow_link.start(), lease_seconds=1.5)
+    backends = [f"b{i}" for i in range(6)]
+    for backend in backends:
+        assert await holder.acquire(backend, 1) is not None
+    assert holder._renewer is not None
+    holder._renewer.cancel()  # this test renews by hand
+    slow_link.hold(0.35)
+    with caplog.at_level(logging.WARNING, logger="regiongate.state"):
+        await holder.renew()
+    assert "lapsed" not in caplog.text
+    assert [await permits_in(namespace, b) for b in backends] == [1] * 6
+    assert all(holder.held(b) == 1 for b in backends)
+
+
+async def test_a_renewal_redis_cannot_answer_is_said_and_raises_nothing(
+    slow_link: SlowLink, gateway: Gateway, caplog: pytest.LogCaptureFixture
+) -> None:
+    holder = gateway(url=await slow_link.start())
+    assert await holder.acquire("b0", 1) is not None
+    assert await holder.acquire("b1", 1) is not None
+    await slow_link.stop()  # Redis is gone for this process
+    with caplog.at_level(logging.WARNING, logger="regiongate.state"):
+        await holder.renew()
+    assert "could not renew permits for b0, b1" in caplog.text
+    assert holder.held("b0") == holder.held("b1") == 1  # still its own until they end or lapse

@@ -154,27 +154,38 @@ class RedisPermits:
                 log.exception("renewing permits failed; retrying in %.0f s", self._lease / 3)
 
     async def renew(self) -> None:
-        """Push back the lapse time of every permit this process holds."""
-        for backend_id, tokens in list(self._held.items()):
-            if not tokens:
-                continue
-            try:
-                gone = await self._renew(keys=[self._prefix + backend_id], args=[self._lease, *tokens])
-            except RedisError as exc:
-                log.warning("could not renew permits for %s: %s", backend_id, exc)
-                continue
-            # Lapsed (renewals failed or this process stalled for a whole lease) while their requests still run:
-            # others may have been granted them meanwhile. No longer held, they are said once and not renewed again;
-            # tokens given back while the renewal ran are not lost.
-            lost = {t.decode() if isinstance(t, bytes) else t for t in gone} & tokens
-            tokens -= lost
-            if lost:
-                log.warning(
-                    "%d permit(s) for %s lapsed while their requests still run: until they end, it may have more "
-                    "than its max_concurrency in flight across the gateways",
-                    len(lost),
-                    backend_id,
-                )
+        """Push back the lapse time of every permit this process holds: every backend's in one round trip, so a
+        slow Redis cannot stretch a round of renewals past a lease however many capped backends there are."""
+        held = [(backend_id, tokens) for backend_id, tokens in self._held.items() if tokens]
+        if not held:
+            return
+        try:
+            async with self._client.pipeline(transaction=False) as pipe:
+                for backend_id, tokens in held:
+                    await self._renew(keys=[self._prefix + backend_id], args=[self._lease, *tokens], client=pipe)
+                answers = await pipe.execute(raise_on_error=False)
+        except RedisError as exc:
+            log.warning("could not renew permits for %s: %s", ", ".join(b for b, _ in held), exc)
+            return
+        for (backend_id, tokens), gone in zip(held, answers, strict=True):
+            if isinstance(gone, Exception):
+                log.warning("could not renew permits for %s: %s", backend_id, gone)
+            else:
+                self._lapsed(backend_id, tokens, gone)
+
+    def _lapsed(self, backend_id: str, tokens: set[str], gone: list[bytes | str]) -> None:
+        # Lapsed (renewals failed or this process stalled for a whole lease) while their requests still run: others
+        # may have been granted them meanwhile. No longer held, they are said once and not renewed again; tokens
+        # given back while the renewal ran are not lost.
+        lost = {t.decode() if isinstance(t, bytes) else t for t in gone} & tokens
+        tokens -= lost
+        if lost:
+            log.warning(
+                "%d permit(s) for %s lapsed while their requests still run: until they end, it may have more "
+                "than its max_concurrency in flight across the gateways",
+                len(lost),
+                backend_id,
+            )
 
     async def close(self) -> None:
         # An acquire still waiting may be granted (then given back below) or fail (then its token is given back):
