@@ -8,6 +8,7 @@ import gc
 import logging
 import signal
 from pathlib import Path
+from typing import NamedTuple
 from urllib.parse import urlsplit
 
 from regiongate.api.app import serve
@@ -36,11 +37,28 @@ async def make_sink(settings: ServeSettings, topology: Topology) -> DecisionSink
     return await open_ledger_sink(settings, topology.datacenters[gateway.datacenter].region)
 
 
-async def make_permits(settings: ServeSettings) -> Permits | None:
-    """Concurrency permits shared with the other gateway processes (Redis), checked to answer before starting."""
+class SharedState(NamedTuple):
+    """What this process shares with the region's other gateway processes (all None without a state URL)."""
+
+    permits: Permits | None = None
+    news: BreakerNews | None = None
+    load: SharedLoad | None = None
+
+    async def close(self) -> None:
+        for part in (self.permits, self.news, self.load):
+            if part is not None:
+                await part.close()
+
+
+async def make_shared_state(settings: ServeSettings) -> SharedState:
+    """Permits, breaker news and load reports through the Redis of ``REGIONGATE_STATE_URL``, checked to answer
+    before starting (a gateway that cannot count permits must not start)."""
     if not settings.state_url:
-        return None
-    from regiongate.state.redis_permits import RedisPermits  # redis is an extra: imported only when configured
+        return SharedState()
+    # redis is an extra: imported only when configured
+    from regiongate.state.redis_load import RedisLoad
+    from regiongate.state.redis_news import RedisBreakerNews
+    from regiongate.state.redis_permits import RedisPermits
 
     permits = RedisPermits.from_url(settings.state_url)
     try:
@@ -48,36 +66,17 @@ async def make_permits(settings: ServeSettings) -> Permits | None:
     except BaseException:
         await permits.close()
         raise
-    return permits
-
-
-def make_news(settings: ServeSettings) -> BreakerNews | None:
-    """Breaker news shared with the other gateway processes (Redis pub/sub), where permits are shared."""
-    if not settings.state_url:
-        return None
-    from regiongate.state.redis_news import RedisBreakerNews
-
-    return RedisBreakerNews.from_url(settings.state_url)
-
-
-def make_load(settings: ServeSettings) -> SharedLoad | None:
-    """Load reports exchanged with the other gateway processes (Redis), where permits are shared."""
-    if not settings.state_url:
-        return None
-    from regiongate.state.redis_load import RedisLoad
-
-    return RedisLoad.from_url(settings.state_url)
+    return SharedState(permits, RedisBreakerNews.from_url(settings.state_url), RedisLoad.from_url(settings.state_url))
 
 
 async def run_until_signalled(settings: ServeSettings, topology: Topology) -> None:
-    permits = await make_permits(settings)
+    shared = await make_shared_state(settings)
     try:
         sink = await make_sink(settings, topology)
-    except BaseException:  # e.g. no log writer: the process exits, its Redis connection closed first
-        if permits is not None:
-            await permits.close()
+    except BaseException:  # e.g. no log writer: the process exits, its Redis connections closed first
+        await shared.close()
         raise
-    runtime = Runtime(settings, topology, sink, permits=permits, news=make_news(settings), load=make_load(settings))
+    runtime = Runtime(settings, topology, sink, permits=shared.permits, news=shared.news, load=shared.load)
     ready = asyncio.Event()
     task = asyncio.create_task(serve(runtime, settings.host, settings.port, ready=ready))
     loop = asyncio.get_running_loop()

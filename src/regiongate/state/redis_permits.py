@@ -98,10 +98,10 @@ class RedisPermits:
         except asyncio.CancelledError:
             # Cancelled while Redis ran the script, a permit may be granted that this process never learns of:
             # the token is given back at once rather than holding the backend for a whole lease.
-            self._returned(self._forget(backend_id, token))
+            self._returned(self._give_back(backend_id, token, granted=False))
             raise
         except RedisError as exc:
-            self._returned(self._forget(backend_id, token))  # a timeout may have lost a grant's answer
+            self._returned(self._give_back(backend_id, token, granted=False))  # a timeout may have lost the grant
             raise StateUnavailable(
                 "The gateways' shared state cannot be reached to count the backend's concurrency: nothing was sent. "
                 "Retry later."
@@ -133,17 +133,15 @@ class RedisPermits:
         self._returning.add(task)
         task.add_done_callback(self._returning.discard)
 
-    async def _give_back(self, backend_id: str, token: str) -> None:
+    async def _give_back(self, backend_id: str, token: str, *, granted: bool = True) -> None:
+        """``granted=False``: a token that may never have been granted, whose removal failing is not worth a
+        warning (it lapses anyway)."""
         try:
             await self._client.zrem(self._prefix + backend_id, token)
         except RedisError as exc:
-            lapse = self._lease
-            log.warning("could not give back a permit for %s (%s); it lapses within %.0f s", backend_id, exc, lapse)
-
-    async def _forget(self, backend_id: str, token: str) -> None:
-        """Remove a token that may never have been granted: failing is not worth a warning (it lapses anyway)."""
-        with contextlib.suppress(RedisError):
-            await self._client.zrem(self._prefix + backend_id, token)
+            if granted:
+                lapse = self._lease
+                log.warning("could not give back a permit for %s (%s); it lapses within %.0f s", backend_id, exc, lapse)
 
     async def _renew_forever(self) -> None:
         while True:
