@@ -1,20 +1,19 @@
 """Adapter for OpenAI-compatible servers: vLLM, SGLang, llama.cpp server, Ollama's /v1, TGI, the embedded engine.
 
-One pooled aiohttp session per backend. aiohttp's exceptions and the backend's status codes are mapped here, by
-type, to the upstream errors of :mod:`regiongate.errors`; the rest of the gateway never sees aiohttp errors.
+One pool of keep-alive HTTP/1.1 connections per backend (:mod:`regiongate.backends.http1`, which raises the upstream
+errors of :mod:`regiongate.errors` by type); the backend's status codes are mapped here.
 """
 
 from __future__ import annotations
 
 import asyncio
-import io
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-import aiohttp
 import msgspec
 from yarl import URL
 
+from regiongate.backends.http1 import Connection, Origin, Pool
 from regiongate.backends.protocol import Endpoint
 from regiongate.errors import UpstreamError, UpstreamOverloaded, UpstreamRejected, UpstreamTimeout
 
@@ -22,9 +21,6 @@ from regiongate.errors import UpstreamError, UpstreamOverloaded, UpstreamRejecte
 # topology is wrong (e.g. 404: the topology says it serves the model) and another candidate should be tried.
 _RELAYED_CLIENT_STATUSES = frozenset({400, 413, 422})
 _ERROR_BODY_LIMIT = 64 * 1024
-# Bodies above this (media) go as a BytesIO, which aiohttp writes in chunks, yielding to the loop between them (it
-# warns about larger raw bytes).
-_LARGE_BODY = 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,17 +51,6 @@ def _upstream_message(raw: bytes, status: int) -> str:
     return env.message or f"HTTP {status}"
 
 
-def map_client_exception(exc: BaseException, backend_id: str) -> UpstreamError:
-    """aiohttp/asyncio failures → upstream errors, by type."""
-    if isinstance(exc, asyncio.TimeoutError | aiohttp.ServerTimeoutError):
-        return UpstreamTimeout(f"backend {backend_id} timed out")
-    if isinstance(exc, aiohttp.ClientConnectorError):
-        return UpstreamError(f"backend {backend_id} is unreachable")
-    if isinstance(exc, aiohttp.ServerDisconnectedError | aiohttp.ClientPayloadError | aiohttp.ClientOSError):
-        return UpstreamError(f"backend {backend_id} dropped the connection")
-    return UpstreamError(f"backend {backend_id} failed ({type(exc).__name__})")
-
-
 def map_status(status: int, raw: bytes, backend_id: str) -> UpstreamError | UpstreamRejected:
     message = _upstream_message(raw, status)
     if status in _RELAYED_CLIENT_STATUSES:
@@ -78,90 +63,108 @@ def map_status(status: int, raw: bytes, backend_id: str) -> UpstreamError | Upst
 
 
 class OpenAIReply:
-    __slots__ = ("_backend_id", "_response", "content_type", "status")
+    __slots__ = ("_backend_id", "_conn", "content_type", "status")
 
-    def __init__(self, response: aiohttp.ClientResponse, backend_id: str) -> None:
-        self._response = response
+    def __init__(self, conn: Connection, backend_id: str) -> None:
+        self._conn = conn
         self._backend_id = backend_id
-        self.status = response.status
-        self.content_type = response.headers.get("Content-Type", "application/json")
+        self.status = conn.status
+        self.content_type = conn.content_type
 
     async def read(self) -> bytes:
         try:
-            return await self._response.read()
-        except (TimeoutError, aiohttp.ClientError) as exc:
-            raise map_client_exception(exc, self._backend_id) from exc
+            return await self._conn.read()
         finally:
-            self._response.release()
+            self._conn.release()
 
     async def chunks(self) -> AsyncIterator[bytes]:
         try:
-            async for chunk in self._response.content.iter_any():
+            async for chunk in self._conn.chunks():
                 yield chunk
-        except (TimeoutError, aiohttp.ClientError) as exc:
-            raise map_client_exception(exc, self._backend_id) from exc
         finally:
-            self._response.release()
+            self._conn.release()
 
     def close(self) -> None:
-        self._response.close()
+        self._conn.abort()
+
+
+async def _ask(conn: Connection, head: bytes, body: bytes) -> Connection:
+    """Send a request on ``conn`` and wait for its status and headers; the connection is dropped on any failure."""
+    try:
+        conn.send(head, body)
+        await conn.headers()
+    except BaseException:
+        conn.abort()
+        raise
+    return conn
 
 
 class OpenAIUpstream:
     def __init__(self, backend_id: str, base_url: str, *, timeouts: Timeouts, max_connections: int = 256) -> None:
         self.backend_id = backend_id
-        self._base = base_url.rstrip("/")
-        # Parsed once: aiohttp would otherwise parse the URL string on every request.
-        self._urls = {endpoint: URL(f"{self._base}/{endpoint.value}") for endpoint in Endpoint}
+        url = URL(base_url.rstrip("/"))
+        if url.scheme not in ("http", "https") or not url.host or url.port is None:
+            raise ValueError(f"backend {backend_id}: {base_url!r} is not an http(s) URL")
+        self._origin = Origin(url.host, url.port, url.scheme == "https", url.raw_path.rstrip("/"))
+        # Built once: a request is this head, its Content-Length and its body.
+        self._heads = {e: self._origin.head("POST", e.value, "application/json") for e in Endpoint}
+        self._probe_head = self._origin.head("GET", "models", None)
         self._timeouts = timeouts
         self._max_connections = max_connections
-        self._session: aiohttp.ClientSession | None = None
+        self._pool: Pool | None = None
 
-    def _client(self) -> aiohttp.ClientSession:
+    def _connections(self) -> Pool:
         # Created lazily so it binds to the running loop; one pool per backend keeps connections warm.
-        if self._session is None:
-            connector = aiohttp.TCPConnector(limit=self._max_connections, ttl_dns_cache=60)
-            # One socket-read deadline bounds every wait for the backend's next byte, the status line included (a
-            # non-streamed answer's headers come only when generation is done). aiohttp keeps that timer anyway, so
-            # a separate per-request deadline would only add a second timer to every request.
+        if self._pool is None:
+            # One deadline on silence bounds every wait for the backend's next byte, the status line included (a
+            # non-streamed answer's headers come only when generation is done).
             silence = max(self._timeouts.first_byte, self._timeouts.read)
-            timeout = aiohttp.ClientTimeout(total=None, connect=self._timeouts.connect, sock_read=silence)
-            self._session = aiohttp.ClientSession(
-                connector=connector,
-                timeout=timeout,
-                trust_env=False,
-                auto_decompress=True,
-                headers={"Content-Type": "application/json"},  # the only header sent: every body is JSON
+            self._pool = Pool(
+                self.backend_id,
+                self._origin,
+                connect=self._timeouts.connect,
+                silence=silence,
+                limit=self._max_connections,
             )
-        return self._session
+        return self._pool
+
+    async def _exchange(self, head: bytes, body: bytes) -> Connection:
+        pool = self._connections()
+        conn = await pool.connection()
+        try:
+            return await _ask(conn, head, body)
+        except UpstreamError:
+            if not conn.stale:
+                raise
+        # The backend had closed this kept-alive connection just as it was reused: the request never reached its
+        # application, so it goes once more, over a new connection to the same backend.
+        return await _ask(await pool.fresh(), head, body)
 
     async def send(self, endpoint: Endpoint, body: bytes) -> OpenAIReply:
-        try:
-            data = io.BytesIO(body) if len(body) > _LARGE_BODY else body
-            response = await self._client().post(self._urls[endpoint], data=data)
-        except (TimeoutError, aiohttp.ClientError) as exc:
-            raise map_client_exception(exc, self.backend_id) from exc
-        if response.status >= 300:
+        conn = await self._exchange(self._heads[endpoint], body)
+        if conn.status >= 300:
             try:
-                raw = await response.content.read(_ERROR_BODY_LIMIT)
-            except (TimeoutError, aiohttp.ClientError):
+                raw = await conn.read(_ERROR_BODY_LIMIT)
+            except UpstreamError:
                 raw = b""
             finally:
-                response.release()
-            raise map_status(response.status, raw, self.backend_id)
-        return OpenAIReply(response, self.backend_id)
+                conn.abort()
+            raise map_status(conn.status, raw, self.backend_id)
+        return OpenAIReply(conn, self.backend_id)
 
     async def probe(self) -> bool:
         try:
             async with asyncio.timeout(self._timeouts.connect + 2.0):
-                response = await self._client().get(f"{self._base}/models")
-                async with response:
-                    await response.read()
-                    return response.status == 200
-        except (TimeoutError, aiohttp.ClientError):
+                conn = await self._exchange(self._probe_head, b"")
+                try:
+                    await conn.read()
+                finally:
+                    conn.release()
+                return conn.status == 200
+        except (TimeoutError, UpstreamError):
             return False
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
