@@ -445,6 +445,8 @@ def bring_up(
         serve += ["--host", "127.0.0.1", "--port", str(gw_port)]
         env: dict[str, str] = {}
         try:
+            if ledger == "memory":
+                env["REGIONGATE_DECISIONS"] = "memory"
             if ledger == "writer":
                 socket_path = workdir / "data" / f"{topology_gen.BENCH_REGION}.sock"
                 report.writer = start_writer(socket_path, config, near, workdir)
@@ -507,10 +509,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--skip-gateway", action="store_true", help="measure (a) and (b) only")
     parser.add_argument(
         "--ledger",
-        choices=("writer", "in-process"),
+        choices=("writer", "in-process", "memory"),
         default="in-process",
         help="where (c) writes the region's log: the gateway process itself (default, the single-process "
-        "deployment), or a log writer process on the upstream's CPU (a region with several gateway processes)",
+        "deployment), or a log writer process on the upstream's CPU (a region with several gateway processes); "
+        "memory: no log at all (not a deployment: what the gateway costs without its log)",
     )
     parser.add_argument(
         "--nice",
@@ -545,6 +548,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         + (
             f"a log writer process on CPU {sorted(near)}"
             if args.ledger == "writer"
+            else "none (decisions kept in memory)"
+            if args.ledger == "memory"
             else "written by the gateway process itself"
         ),
         flush=True,

@@ -235,6 +235,7 @@ async def test_bytes_on_an_idle_connection_drop_it_and_are_never_taken_for_an_an
     second.release()
     assert server.connections == 2
 
+
 async def test_at_most_limit_connections_and_every_request_gets_its_turn(serve: Serve) -> None:
     async def slow(_: asyncio.StreamReader, writer: asyncio.StreamWriter, n: int) -> None:
         await asyncio.sleep(0.05)
@@ -325,3 +326,33 @@ def tls(tmp_path_factory: pytest.TempPathFactory) -> tuple[ssl.SSLContext, str]:
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert_file, key_file)
     return context, str(cert_file)
+
+
+async def test_informational_answers_are_skipped_for_the_real_one(serve: Serve) -> None:
+    async def hints_first(_: asyncio.StreamReader, writer: asyncio.StreamWriter, n: int) -> None:
+        writer.write(b"HTTP/1.1 103 Early Hints\r\nContent-Type: text/plain\r\nLink: </x>\r\n\r\n")
+        await writer.drain()
+        writer.write(ok(b'{"n": %d}' % n))
+        await writer.drain()
+
+    pool = pool_for(await serve(hints_first))
+    conn = await exchange(pool)
+    assert (conn.status, conn.content_type) == (200, "application/json")
+    assert await conn.read() == b'{"n": 1}'
+    conn.release()
+    pool.close()
+
+
+async def test_a_second_answer_to_one_request_is_ignored_and_its_connection_dropped(serve: Serve) -> None:
+    async def answer_twice_at_once(_: asyncio.StreamReader, writer: asyncio.StreamWriter, n: int) -> None:
+        writer.write(ok(b'{"n": %d}' % n) + ok(b'{"smuggled": true}'))
+        await writer.drain()
+
+    server = await serve(answer_twice_at_once)
+    pool = pool_for(server)
+    for n in (1, 2):
+        conn = await exchange(pool)
+        assert await conn.read() == b'{"n": %d}' % n
+        conn.release()
+    assert server.connections == 2
+    pool.close()

@@ -84,6 +84,7 @@ class Connection(asyncio.Protocol):
         self._delimited = False  # by Content-Length or chunked coding; otherwise the body ends when the socket does
         self._keep_alive = False
         self._unanswered = False
+        self._informational = False
         self._error: UpstreamError | None = None
 
     # -- asyncio.Protocol --------------------------------------------------------------------------------------
@@ -117,7 +118,16 @@ class Connection(asyncio.Protocol):
 
     # -- httptools callbacks -----------------------------------------------------------------------------------
 
+    def on_message_begin(self) -> None:
+        if self._complete:  # a second answer to one request: the connection is out of step, never to be reused
+            self._keep_alive = False
+            return
+        self.content_type = "application/json"
+        self._delimited = self._encoded = False
+
     def on_header(self, name: bytes, value: bytes) -> None:
+        if self._complete:
+            return
         lowered = name.lower()
         if lowered == b"content-type":
             self.content_type = value.decode("latin-1").split(";", 1)[0].strip() or "application/json"
@@ -127,12 +137,20 @@ class Connection(asyncio.Protocol):
             self._encoded = True
 
     def on_headers_complete(self) -> None:
-        self.status = self._parser.get_status_code()
+        if self._complete:
+            return
+        status = self._parser.get_status_code()
+        if 100 <= status < 200:  # informational (100 Continue, 103 Early Hints): the answer is still to come
+            self._informational = True
+            return
+        self.status = status
         self._headers_done = True
         if self._encoded:  # asked for identity; decoding what was not asked for is not this client's job
             self._fail(UpstreamError(f"backend {self._pool.backend_id} sent an encoded body it was not asked for"))
 
     def on_body(self, body: bytes) -> None:
+        if self._complete:
+            return
         self._chunks.append(body)
         self._buffered += len(body)
         if self._buffered > _HIGH_WATER and not self._paused and self._transport is not None:
@@ -140,6 +158,11 @@ class Connection(asyncio.Protocol):
             self._transport.pause_reading()
 
     def on_message_complete(self) -> None:
+        if self._informational:
+            self._informational = False
+            return
+        if self._complete:
+            return
         self._complete = True
         self._keep_alive = self._parser.should_keep_alive()
 
