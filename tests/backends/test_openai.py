@@ -112,3 +112,16 @@ async def test_probe_is_a_get_of_the_model_list(serve: Serve) -> None:
 def test_a_base_url_that_is_not_http_is_refused() -> None:
     with pytest.raises(ValueError, match="not an http"):
         OpenAIUpstream("b1", "ftp://example.org/v1", timeouts=Timeouts())
+
+
+async def test_credentials_in_the_base_url_go_as_basic_authorization(serve: Serve) -> None:
+    async def models(_: asyncio.StreamReader, writer: asyncio.StreamWriter, n: int) -> None:
+        writer.write(ok(b"{}"))
+        await writer.drain()
+
+    server = await serve(models)
+    timeouts = Timeouts(connect=2.0, first_byte=5.0, read=5.0)
+    upstream = OpenAIUpstream("b1", f"http://ops:s%3Acret@127.0.0.1:{server.port}/v1", timeouts=timeouts)
+    assert await (await upstream.send(Endpoint.CHAT, b"{}")).read() == b"{}"
+    assert b"Authorization: Basic b3BzOnM6Y3JldA==\r\n" in server.heads[0]  # base64 of "ops:s:cret"
+    await upstream.close()

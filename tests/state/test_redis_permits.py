@@ -156,9 +156,11 @@ async def test_the_permits_of_a_gateway_that_died_lapse(gateway: Gateway) -> Non
 
 
 async def test_a_live_gateway_keeps_its_permits_past_their_first_lapse(gateway: Gateway) -> None:
-    holder, other = gateway(lease_seconds=0.3), gateway(lease_seconds=0.3)
+    # A lease of 1 s, renewed every third of it: a renewal would have to be about 0.67 s late for the permit to lapse
+    # (0.3 s leases lapsed on a loaded 2-core CI machine, the test's own process starved, not the module wrong).
+    holder, other = gateway(lease_seconds=1.0), gateway(lease_seconds=1.0)
     assert await holder.acquire("b", 1) is not None
-    await asyncio.sleep(0.8)  # more than two lifetimes: renewed every 0.1 s meanwhile
+    await asyncio.sleep(2.3)  # more than two lifetimes
     assert await other.acquire("b", 1) is None
 
 

@@ -27,6 +27,8 @@ from regiongate.errors import UpstreamError, UpstreamTimeout
 # Above this many unread body bytes the socket is no longer read: a slow client must not make a fast backend's
 # answer pile up in the gateway's memory.
 _HIGH_WATER = 256 * 1024
+# A status line and headers longer than this are refused (llhttp sets no limit of its own).
+_MAX_HEAD = 64 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +39,7 @@ class Origin:
     port: int
     tls: bool
     base_path: str
+    authorization: str | None = None  # a header value, from credentials in the base URL
 
     @property
     def authority(self) -> str:
@@ -53,6 +56,8 @@ class Origin:
         ]
         if content_type is not None:
             lines.append(f"Content-Type: {content_type}")
+        if self.authorization is not None:
+            lines.append(f"Authorization: {self.authorization}")
         return ("\r\n".join(lines) + "\r\n").encode("ascii")
 
 
@@ -85,6 +90,7 @@ class Connection(asyncio.Protocol):
         self._keep_alive = False
         self._unanswered = False
         self._informational = False
+        self._head_bytes = 0
         self._error: UpstreamError | None = None
 
     # -- asyncio.Protocol --------------------------------------------------------------------------------------
@@ -99,16 +105,22 @@ class Connection(asyncio.Protocol):
             return
         self._last = self._loop.time()
         self._received = True
+        if not self._headers_done:
+            if self._head_bytes > _MAX_HEAD:
+                self._fail(UpstreamError(f"backend {self._pool.backend_id} sent headers longer than {_MAX_HEAD} bytes"))
+                self._wake()
+                return
+            self._head_bytes += len(data)
         try:
             self._parser.feed_data(data)
-        except httptools.HttpParserError:
+        except (httptools.HttpParserError, httptools.HttpParserUpgrade):
             self._fail(UpstreamError(f"backend {self._pool.backend_id} sent a reply that is not HTTP"))
         self._wake()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._transport = None
         self._pool.forget(self)
-        if self._headers_done and not self._delimited and not self._complete and exc is None:
+        if self._headers_done and not self._delimited and not self._complete and exc is None and self._error is None:
             self._complete = True  # a body delimited by the end of the connection (HTTP/1.0 style) has ended
         if not self._complete and self._error is None:
             self._error = UpstreamError(f"backend {self._pool.backend_id} dropped the connection")
@@ -214,6 +226,9 @@ class Connection(asyncio.Protocol):
         if self._complete and self._keep_alive and self._error is None and self._transport is not None:
             self._chunks.clear()
             self._buffered = 0
+            if self._paused:  # ended with its last chunks unread: the next exchange must be read
+                self._paused = False
+                self._transport.resume_reading()
             self._pool.put_back(self)
         else:
             self.abort()
@@ -221,6 +236,8 @@ class Connection(asyncio.Protocol):
     def abort(self) -> None:
         self._cancel_timer()
         self._complete = False
+        if self._error is None:  # given up by the gateway: neither a finished body nor a backend's hang-up
+            self._error = UpstreamError(f"backend {self._pool.backend_id}: the exchange was abandoned")
         if self._transport is not None:
             self._transport.abort()
         self._pool.forget(self)
@@ -244,6 +261,7 @@ class Connection(asyncio.Protocol):
         self._buffered = 0
         if self._paused and self._transport is not None:
             self._paused = False
+            self._last = self._loop.time()  # silence is counted from when reading resumes
             self._transport.resume_reading()
         return chunk
 
@@ -273,6 +291,8 @@ class Connection(asyncio.Protocol):
 
     def _check_silence(self) -> None:
         # One timer per exchange, moved on only when it fires: cheaper than rescheduling it on every read.
+        if self._paused:  # the gateway stopped reading (its client is slow): that is not the backend's silence
+            self._last = self._loop.time()
         due = self._last + self._pool.silence
         if self._loop.time() < due:
             self._timer = self._loop.call_at(due, self._check_silence)
@@ -300,16 +320,31 @@ class Pool:
         self._open: set[Connection] = set()
         self._waiting: deque[asyncio.Future[None]] = deque()
         self._ssl: ssl.SSLContext | None = ssl.create_default_context() if origin.tls else None
+        self._closed = False
         self.loop = asyncio.get_running_loop()
 
     async def connection(self) -> Connection:
-        """An idle connection (most recently used first), or a new one."""
+        """An idle connection (most recently used first), or a new one; waiting for a free one at most the connect
+        timeout, as for a connection being made."""
+        if self._closed:
+            raise UpstreamError(f"backend {self.backend_id}: the gateway is closing its connections")
         while self._idle:
             conn = self._idle.pop()
             if not conn.closed:
                 conn.reused = True
                 return conn
-        while len(self._open) >= self._limit:
+        if len(self._open) >= self._limit:
+            try:
+                async with asyncio.timeout(self._connect_timeout):
+                    await self._turn()
+            except TimeoutError:
+                raise UpstreamTimeout(f"backend {self.backend_id} has no free connection") from None
+            if self._idle:
+                return await self.connection()
+        return await self._connect()
+
+    async def _turn(self) -> None:
+        while len(self._open) >= self._limit and not self._idle:
             turn = self.loop.create_future()
             self._waiting.append(turn)
             try:
@@ -318,9 +353,8 @@ class Pool:
                 if turn.done() and not turn.cancelled():
                     self._next_turn()  # the turn given to this waiter goes to the next one
                 raise
-            if self._idle:
-                return await self.connection()
-        return await self._connect()
+            if self._closed:
+                raise UpstreamError(f"backend {self.backend_id}: the gateway is closing its connections")
 
     async def fresh(self) -> Connection:
         """A new connection, in place of a kept-alive one that turned out dead."""
@@ -344,9 +378,13 @@ class Pool:
         except ssl.SSLCertVerificationError:
             self.forget(conn)
             raise UpstreamError(f"backend {self.backend_id} has a TLS certificate that cannot be verified") from None
-        except OSError:
+        except (OSError, ValueError):  # ValueError: a host name getaddrinfo cannot encode (UnicodeError)
             self.forget(conn)
             raise UpstreamError(f"backend {self.backend_id} is unreachable") from None
+        except BaseException:  # cancelled while connecting: the slot must not stay taken
+            self.forget(conn)
+            conn.abort()
+            raise
         return conn
 
     def put_back(self, conn: Connection) -> None:
@@ -368,6 +406,9 @@ class Pool:
                 return
 
     def close(self) -> None:
+        self._closed = True
         for conn in list(self._open):
             conn.abort()
         self._idle.clear()
+        while self._waiting:  # every waiter learns the pool is closed, not only as many as there were connections
+            self._next_turn()

@@ -7,6 +7,7 @@ errors of :mod:`regiongate.errors` by type); the backend's status codes are mapp
 from __future__ import annotations
 
 import asyncio
+import base64
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -66,26 +67,36 @@ class OpenAIReply:
     __slots__ = ("_backend_id", "_conn", "content_type", "status")
 
     def __init__(self, conn: Connection, backend_id: str) -> None:
-        self._conn = conn
+        self._conn: Connection | None = conn  # None once given back: the connection may carry another request now
         self._backend_id = backend_id
         self.status = conn.status
         self.content_type = conn.content_type
 
     async def read(self) -> bytes:
+        conn = self._taken()
         try:
-            return await self._conn.read()
+            return await conn.read()
         finally:
-            self._conn.release()
+            conn.release()
 
     async def chunks(self) -> AsyncIterator[bytes]:
+        conn = self._taken()
         try:
-            async for chunk in self._conn.chunks():
+            async for chunk in conn.chunks():
                 yield chunk
         finally:
-            self._conn.release()
+            conn.release()
 
     def close(self) -> None:
-        self._conn.abort()
+        if self._conn is not None:
+            self._conn.abort()
+            self._conn = None
+
+    def _taken(self) -> Connection:
+        if self._conn is None:
+            raise UpstreamError(f"backend {self._backend_id}: this reply was already read or closed")
+        conn, self._conn = self._conn, None
+        return conn
 
 
 async def _ask(conn: Connection, head: bytes, body: bytes) -> Connection:
@@ -105,7 +116,11 @@ class OpenAIUpstream:
         url = URL(base_url.rstrip("/"))
         if url.scheme not in ("http", "https") or not url.host or url.port is None:
             raise ValueError(f"backend {backend_id}: {base_url!r} is not an http(s) URL")
-        self._origin = Origin(url.host, url.port, url.scheme == "https", url.raw_path.rstrip("/"))
+        credentials = f"{url.user}:{url.password or ''}" if url.user is not None else None
+        authorization = f"Basic {base64.b64encode(credentials.encode()).decode()}" if credentials else None
+        # raw_host: the name as it goes on the wire (IDNA for international names), for Host and for connecting.
+        host = url.raw_host or url.host
+        self._origin = Origin(host, url.port, url.scheme == "https", url.raw_path.rstrip("/"), authorization)
         # Built once: a request is this head, its Content-Length and its body.
         self._heads = {e: self._origin.head("POST", e.value, "application/json") for e in Endpoint}
         self._probe_head = self._origin.head("GET", "models", None)
