@@ -194,3 +194,14 @@ async def test_closing_the_pool_turns_away_every_waiter(serve: Serve) -> None:
     outcomes = await asyncio.wait_for(asyncio.gather(*waiters, return_exceptions=True), 2.0)
     assert all(isinstance(o, UpstreamError) and "closing" in str(o) for o in outcomes), outcomes
     assert held.closed
+
+
+async def test_an_upgrade_answer_is_an_upstream_error(serve: Serve) -> None:
+    async def upgrade(_: asyncio.StreamReader, writer: asyncio.StreamWriter, n: int) -> None:
+        writer.write(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n\x81\x00")
+        await writer.drain()
+
+    pool = pool_for(await serve(upgrade))
+    with pytest.raises(UpstreamError, match="not HTTP"):  # refused by the client, not a parser error escaping the loop
+        await asyncio.wait_for(exchange(pool), 3.0)
+    pool.close()

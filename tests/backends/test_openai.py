@@ -125,3 +125,8 @@ async def test_credentials_in_the_base_url_go_as_basic_authorization(serve: Serv
     assert await (await upstream.send(Endpoint.CHAT, b"{}")).read() == b"{}"
     assert b"Authorization: Basic b3BzOnM6Y3JldA==\r\n" in server.heads[0]  # base64 of "ops:s:cret"
     await upstream.close()
+
+
+def test_an_international_host_name_goes_out_in_its_idna_form() -> None:
+    upstream = OpenAIUpstream("b1", "http://bücher.example:8080/v1", timeouts=Timeouts())
+    assert b"Host: xn--bcher-kva.example:8080\r\n" in upstream._heads[Endpoint.CHAT]
