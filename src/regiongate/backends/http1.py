@@ -85,7 +85,6 @@ class Connection(asyncio.Protocol):
         self._encoded = False
         self._headers_done = False
         self._complete = False
-        self._received = False
         self._delimited = False  # by Content-Length or chunked coding; otherwise the body ends when the socket does
         self._keep_alive = False
         self._unanswered = False
@@ -104,7 +103,6 @@ class Connection(asyncio.Protocol):
             self.abort()
             return
         self._last = self._loop.time()
-        self._received = True
         if not self._headers_done:
             if self._head_bytes > _MAX_HEAD:
                 self._fail(UpstreamError(f"backend {self._pool.backend_id} sent headers longer than {_MAX_HEAD} bytes"))
@@ -124,7 +122,7 @@ class Connection(asyncio.Protocol):
             self._complete = True  # a body delimited by the end of the connection (HTTP/1.0 style) has ended
         if not self._complete and self._error is None:
             self._error = UpstreamError(f"backend {self._pool.backend_id} dropped the connection")
-            self._unanswered = self._busy and not self._received
+            self._unanswered = self._busy and self._head_bytes == 0  # not a byte of an answer came
         self._cancel_timer()
         self._wake()
 

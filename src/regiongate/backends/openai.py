@@ -7,11 +7,11 @@ errors of :mod:`regiongate.errors` by type); the backend's status codes are mapp
 from __future__ import annotations
 
 import asyncio
-import base64
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import msgspec
+from aiohttp import BasicAuth
 from yarl import URL
 
 from regiongate.backends.http1 import Connection, Origin, Pool
@@ -116,8 +116,8 @@ class OpenAIUpstream:
         url = URL(base_url.rstrip("/"))
         if url.scheme not in ("http", "https") or not url.host or url.port is None:
             raise ValueError(f"backend {backend_id}: {base_url!r} is not an http(s) URL")
-        credentials = f"{url.user}:{url.password or ''}" if url.user is not None else None
-        authorization = f"Basic {base64.b64encode(credentials.encode()).decode()}" if credentials else None
+        credentials = BasicAuth.from_url(url)  # user:password in the base URL, as aiohttp's client sent them
+        authorization = credentials.encode() if credentials is not None else None
         # raw_host: the name as it goes on the wire (IDNA for international names), for Host and for connecting.
         host = url.raw_host or url.host
         self._origin = Origin(host, url.port, url.scheme == "https", url.raw_path.rstrip("/"), authorization)
